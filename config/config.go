@@ -1,0 +1,305 @@
+// Package config reads depportal's settings from the environment.
+//
+// It owns the list of variables, their defaults and their validation. It must never fall back
+// to the sandbox when a tenant is partly configured: Load names every missing or malformed
+// variable in one error instead, so an operator fixes them all in one go.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Mode says where identities and Intune come from.
+type Mode string
+
+const (
+	// ModeSandbox serves an embedded OpenID provider and Intune simulator; nothing is real.
+	ModeSandbox Mode = "sandbox"
+	// ModeTenant signs people in through Entra ID and calls the real Microsoft Graph.
+	ModeTenant Mode = "tenant"
+)
+
+// Config is everything the portal needs to start.
+type Config struct {
+	Mode Mode
+
+	Listen    string   // address to listen on, e.g. ":8080"
+	PublicURL *url.URL // how browsers reach the portal; redirect URIs derive from it
+	DataDir   string   // sandbox keys, generated secrets, the default SQLite file
+
+	TenantID      string
+	ClientID      string
+	ClientSecret  string
+	AuthorityHost string // e.g. https://login.microsoftonline.com
+	GraphBaseURL  string // e.g. https://graph.microsoft.com/beta
+
+	DatabaseURL string
+	SessionKey  []byte // 32 bytes; nil in sandbox mode until the key file is read
+
+	UploaderRole string
+	AuditorRole  string
+
+	SessionIdleTimeout     time.Duration
+	SessionAbsoluteTimeout time.Duration
+
+	TrustedProxies []netip.Prefix
+	LogLevel       slog.Level
+}
+
+// Issuer is the OpenID issuer the ID tokens must name exactly. For Entra ID it is the tenant's
+// v2.0 endpoint; the sandbox mirrors that shape under its own path.
+func (c Config) Issuer() string {
+	return strings.TrimRight(c.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0"
+}
+
+// RedirectURL is the registered OIDC redirect URI.
+func (c Config) RedirectURL() string { return c.publicURL("/auth/callback") }
+
+// PostLogoutRedirectURL is where the provider sends people after signing out.
+func (c Config) PostLogoutRedirectURL() string { return c.publicURL("/signed-out") }
+
+func (c Config) publicURL(path string) string {
+	return strings.TrimRight(c.PublicURL.String(), "/") + path
+}
+
+// SecureCookies reports whether cookies must be Secure (and may use the __Host- prefix).
+func (c Config) SecureCookies() bool { return c.PublicURL.Scheme == "https" }
+
+// GraphScope is the delegated permission the portal asks for, on the Graph host of the
+// configured cloud (graph.microsoft.com, graph.microsoft.us, microsoftgraph.chinacloudapi.cn…).
+func (c Config) GraphScope() string {
+	u, err := url.Parse(c.GraphBaseURL)
+	if err != nil || u.Host == "" || isLoopback(u.Hostname()) {
+		// The sandbox simulator lives on localhost but stands for the public cloud's Graph.
+		return "https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All"
+	}
+	return "https://" + u.Host + "/DeviceManagementServiceConfig.ReadWrite.All"
+}
+
+// Variable documents one environment variable for --help and the README.
+type Variable struct {
+	Name, Default, Meaning string
+}
+
+// Variables lists every variable the portal reads, in the order the README shows them.
+var Variables = []Variable{
+	{"DEPPORTAL_LISTEN", ":8080", "Address to listen on."},
+	{"DEPPORTAL_PUBLIC_URL", "http://localhost:<port> in sandbox", "URL people use to reach the portal; https required except for localhost. Required with ENTRA_*."},
+	{"ENTRA_TENANT_ID", "(none: sandbox)", "Directory (tenant) ID, a GUID."},
+	{"ENTRA_CLIENT_ID", "(none: sandbox)", "Application (client) ID of the app registration, a GUID."},
+	{"ENTRA_CLIENT_SECRET", "(none: sandbox)", "Client secret of the app registration."},
+	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Sign-in authority; change for national clouds (e.g. https://login.microsoftonline.us)."},
+	{"GRAPH_BASE_URL", "https://graph.microsoft.com/beta", "Microsoft Graph beta endpoint; change for national clouds."},
+	{"DEPPORTAL_DATABASE_URL", "sqlite file ./data/depportal.db", "sqlite:PATH or postgres://… for sessions and the audit trail."},
+	{"DEPPORTAL_SESSION_KEY", "generated into ./data/ in sandbox", "32 random bytes, base64 (openssl rand -base64 32). Required with ENTRA_*."},
+	{"DEPPORTAL_UPLOADER_ROLE", "DepToken.Upload", "App role that may renew tokens."},
+	{"DEPPORTAL_AUDITOR_ROLE", "DepToken.Audit", "App role that may read the audit trail."},
+	{"DEPPORTAL_SESSION_IDLE_TIMEOUT", "30m", "A session ends after this long without a request."},
+	{"DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT", "8h", "A session ends this long after sign-in, however busy."},
+	{"DEPPORTAL_TRUSTED_PROXIES", "(none)", "Comma-separated CIDRs whose X-Forwarded-For is believed."},
+	{"DEPPORTAL_DATA_DIR", "./data", "Folder for the SQLite database and sandbox keys."},
+	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// tenantVars decide the mode: setting any of them means "use a real tenant".
+var tenantVars = []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET"}
+
+// Load reads the configuration. getenv is os.Getenv in production and a map in tests.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	c := Config{
+		Listen:        orDefault(get("DEPPORTAL_LISTEN"), ":8080"),
+		DataDir:       orDefault(get("DEPPORTAL_DATA_DIR"), "data"),
+		AuthorityHost: strings.TrimRight(orDefault(get("ENTRA_AUTHORITY_HOST"), "https://login.microsoftonline.com"), "/"),
+		GraphBaseURL:  strings.TrimRight(orDefault(get("GRAPH_BASE_URL"), "https://graph.microsoft.com/beta"), "/"),
+		UploaderRole:  orDefault(get("DEPPORTAL_UPLOADER_ROLE"), "DepToken.Upload"),
+		AuditorRole:   orDefault(get("DEPPORTAL_AUDITOR_ROLE"), "DepToken.Audit"),
+		TenantID:      get("ENTRA_TENANT_ID"),
+		ClientID:      get("ENTRA_CLIENT_ID"),
+		ClientSecret:  get("ENTRA_CLIENT_SECRET"),
+	}
+	c.Mode = ModeSandbox
+	for _, name := range tenantVars {
+		if get(name) != "" {
+			c.Mode = ModeTenant
+		}
+	}
+
+	port, err := listenPort(c.Listen)
+	if err != nil {
+		bad("DEPPORTAL_LISTEN: %v", err)
+	}
+
+	if c.Mode == ModeTenant {
+		for _, name := range tenantVars {
+			if get(name) == "" {
+				bad("%s is missing (the other ENTRA_* variables are set, so a real tenant is meant)", name)
+			}
+		}
+		if c.TenantID != "" && !guidPattern.MatchString(c.TenantID) {
+			bad("ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47; a domain name is not accepted")
+		}
+		if c.ClientID != "" && !guidPattern.MatchString(c.ClientID) {
+			bad("ENTRA_CLIENT_ID must be the application (client) ID, a GUID")
+		}
+		if get("DEPPORTAL_PUBLIC_URL") == "" {
+			bad("DEPPORTAL_PUBLIC_URL is missing (the https address people use, e.g. https://depportal.contoso.com)")
+		}
+		if get("DEPPORTAL_SESSION_KEY") == "" {
+			bad("DEPPORTAL_SESSION_KEY is missing (32 random bytes, base64: openssl rand -base64 32)")
+		}
+		if u, err := parseHTTPURL(c.AuthorityHost, false); err != nil {
+			bad("ENTRA_AUTHORITY_HOST: %v", err)
+		} else {
+			c.AuthorityHost = strings.TrimRight(u.String(), "/")
+		}
+	}
+
+	if _, err := parseHTTPURL(c.GraphBaseURL, true); err != nil {
+		bad("GRAPH_BASE_URL: %v", err)
+	}
+
+	if raw := get("DEPPORTAL_PUBLIC_URL"); raw != "" {
+		u, err := parseHTTPURL(raw, true)
+		switch {
+		case err != nil:
+			bad("DEPPORTAL_PUBLIC_URL: %v", err)
+		case u.Path != "" && u.Path != "/":
+			bad("DEPPORTAL_PUBLIC_URL must not have a path (serve the portal at the root of its host): %q", raw)
+		default:
+			u.Path = ""
+			c.PublicURL = u
+		}
+	} else if c.Mode == ModeSandbox && port != "" {
+		c.PublicURL = &url.URL{Scheme: "http", Host: "localhost:" + port}
+	}
+
+	if raw := get("DEPPORTAL_SESSION_KEY"); raw != "" {
+		key, err := DecodeKey(raw)
+		if err != nil {
+			bad("DEPPORTAL_SESSION_KEY: %v", err)
+		}
+		c.SessionKey = key
+	}
+
+	c.DatabaseURL = get("DEPPORTAL_DATABASE_URL")
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "depportal.db")
+	} else if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DEPPORTAL_DATABASE_URL must start with sqlite: or postgres://")
+	}
+
+	c.SessionIdleTimeout = duration(get("DEPPORTAL_SESSION_IDLE_TIMEOUT"), 30*time.Minute, "DEPPORTAL_SESSION_IDLE_TIMEOUT", bad)
+	c.SessionAbsoluteTimeout = duration(get("DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT"), 8*time.Hour, "DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT", bad)
+	if c.SessionIdleTimeout > c.SessionAbsoluteTimeout {
+		bad("DEPPORTAL_SESSION_IDLE_TIMEOUT (%s) must not exceed DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT (%s)", c.SessionIdleTimeout, c.SessionAbsoluteTimeout)
+	}
+
+	if raw := get("DEPPORTAL_TRUSTED_PROXIES"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(part))
+			if err != nil {
+				bad("DEPPORTAL_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", strings.TrimSpace(part))
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+	}
+
+	if raw := get("DEPPORTAL_LOG_LEVEL"); raw != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(raw)); err != nil {
+			bad("DEPPORTAL_LOG_LEVEL must be debug, info, warn or error, not %q", raw)
+		}
+	}
+
+	if len(problems) > 0 {
+		return Config{}, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem found.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "configuration is not usable:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// DecodeKey decodes a base64 (standard or URL, padded or not) 32-byte key.
+func DecodeKey(raw string) ([]byte, error) {
+	raw = strings.TrimSpace(raw)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if key, err := enc.DecodeString(raw); err == nil {
+			if len(key) != 32 {
+				return nil, fmt.Errorf("must decode to 32 bytes, got %d (make one with: openssl rand -base64 32)", len(key))
+			}
+			return key, nil
+		}
+	}
+	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func duration(raw string, def time.Duration, name string, bad func(string, ...any)) time.Duration {
+	if raw == "" {
+		return def
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		bad("%s must be a positive duration such as 30m or 8h, not %q", name, raw)
+		return def
+	}
+	return d
+}
+
+func listenPort(listen string) (string, error) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port (e.g. :8080)", listen)
+	}
+	return port, nil
+}
+
+// parseHTTPURL accepts https anywhere and http only for loopback hosts (a laptop, a test).
+func parseHTTPURL(raw string, allowLoopbackHTTP bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q must not carry credentials, a query or a fragment", raw)
+	}
+	if u.Scheme == "http" && !(allowLoopbackHTTP && isLoopback(u.Hostname())) {
+		return nil, fmt.Errorf("%q must use https (http is accepted only for localhost)", raw)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func tenantEnv() map[string]string {
+	return map[string]string{
+		"ENTRA_TENANT_ID":       "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"ENTRA_CLIENT_ID":       "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
+		"ENTRA_CLIENT_SECRET":   "s3cret",
+		"DEPPORTAL_PUBLIC_URL":  "https://depportal.contoso.com",
+		"DEPPORTAL_SESSION_KEY": validKey,
+	}
+}
+
+func MustLoad(tb testing.TB, m map[string]string) Config {
+	tb.Helper()
+	c, err := Load(env(m))
+	if err != nil {
+		tb.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+func MustFail(tb testing.TB, m map[string]string) []string {
+	tb.Helper()
+	_, err := Load(env(m))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		tb.Fatalf("Load error = %v, want *config.Error", err)
+	}
+	return cerr.Problems
+}
+
+func TestSandboxWhenNothingSet(t *testing.T) {
+	c := MustLoad(t, nil)
+	if c.Mode != ModeSandbox {
+		t.Fatalf("mode = %s, want sandbox", c.Mode)
+	}
+	if got := c.PublicURL.String(); got != "http://localhost:8080" {
+		t.Errorf("public URL = %s", got)
+	}
+	if c.Listen != ":8080" || c.UploaderRole != "DepToken.Upload" || c.AuditorRole != "DepToken.Audit" {
+		t.Errorf("defaults wrong: %+v", c)
+	}
+	if c.SessionIdleTimeout != 30*time.Minute || c.SessionAbsoluteTimeout != 8*time.Hour {
+		t.Errorf("timeouts = %s/%s", c.SessionIdleTimeout, c.SessionAbsoluteTimeout)
+	}
+	if c.DatabaseURL != "sqlite:data/depportal.db" {
+		t.Errorf("database = %s", c.DatabaseURL)
+	}
+}
+
+func TestSandboxPublicURLFollowsListenPort(t *testing.T) {
+	c := MustLoad(t, map[string]string{"DEPPORTAL_LISTEN": "127.0.0.1:9191"})
+	if got := c.PublicURL.String(); got != "http://localhost:9191" {
+		t.Errorf("public URL = %s", got)
+	}
+	c = MustLoad(t, map[string]string{"DEPPORTAL_PUBLIC_URL": "http://127.0.0.1:7000"})
+	if c.Mode != ModeSandbox || c.PublicURL.String() != "http://127.0.0.1:7000" {
+		t.Errorf("override: mode %s url %s", c.Mode, c.PublicURL)
+	}
+}
+
+func TestTenantComplete(t *testing.T) {
+	c := MustLoad(t, tenantEnv())
+	if c.Mode != ModeTenant {
+		t.Fatalf("mode = %s", c.Mode)
+	}
+	if got, want := c.Issuer(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"; got != want {
+		t.Errorf("issuer = %s, want %s", got, want)
+	}
+	if got := c.RedirectURL(); got != "https://depportal.contoso.com/auth/callback" {
+		t.Errorf("redirect = %s", got)
+	}
+	if !c.SecureCookies() {
+		t.Error("https public URL must give secure cookies")
+	}
+	if len(c.SessionKey) != 32 {
+		t.Errorf("session key length %d", len(c.SessionKey))
+	}
+	if got := c.GraphScope(); got != "https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All" {
+		t.Errorf("scope = %s", got)
+	}
+}
+
+func TestGraphScopeFollowsNationalCloud(t *testing.T) {
+	m := tenantEnv()
+	m["GRAPH_BASE_URL"] = "https://graph.microsoft.us/beta"
+	m["ENTRA_AUTHORITY_HOST"] = "https://login.microsoftonline.us/"
+	c := MustLoad(t, m)
+	if got := c.GraphScope(); got != "https://graph.microsoft.us/DeviceManagementServiceConfig.ReadWrite.All" {
+		t.Errorf("scope = %s", got)
+	}
+	if got := c.Issuer(); !strings.HasPrefix(got, "https://login.microsoftonline.us/72f988bf") {
+		t.Errorf("issuer = %s", got)
+	}
+}
+
+func TestEachProblemNamed(t *testing.T) {
+	tests := []struct {
+		name   string
+		change map[string]string
+		want   string
+	}{
+		{"missing secret", map[string]string{"ENTRA_CLIENT_SECRET": ""}, "ENTRA_CLIENT_SECRET is missing"},
+		{"missing client", map[string]string{"ENTRA_CLIENT_ID": ""}, "ENTRA_CLIENT_ID is missing"},
+		{"missing tenant", map[string]string{"ENTRA_TENANT_ID": ""}, "ENTRA_TENANT_ID is missing"},
+		{"tenant not GUID", map[string]string{"ENTRA_TENANT_ID": "contoso.onmicrosoft.com"}, "ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID"},
+		{"client not GUID", map[string]string{"ENTRA_CLIENT_ID": "depportal"}, "ENTRA_CLIENT_ID must be the application (client) ID"},
+		{"missing public URL", map[string]string{"DEPPORTAL_PUBLIC_URL": ""}, "DEPPORTAL_PUBLIC_URL is missing"},
+		{"http public URL", map[string]string{"DEPPORTAL_PUBLIC_URL": "http://depportal.contoso.com"}, "must use https"},
+		{"public URL with path", map[string]string{"DEPPORTAL_PUBLIC_URL": "https://contoso.com/depportal"}, "must not have a path"},
+		{"missing session key", map[string]string{"DEPPORTAL_SESSION_KEY": ""}, "DEPPORTAL_SESSION_KEY is missing"},
+		{"short session key", map[string]string{"DEPPORTAL_SESSION_KEY": "c2hvcnQ="}, "must decode to 32 bytes, got 5"},
+		{"session key not base64", map[string]string{"DEPPORTAL_SESSION_KEY": "not base64!!"}, "DEPPORTAL_SESSION_KEY: is not base64"},
+		{"authority http", map[string]string{"ENTRA_AUTHORITY_HOST": "http://login.example.com"}, "ENTRA_AUTHORITY_HOST"},
+		{"graph not URL", map[string]string{"GRAPH_BASE_URL": "graph"}, "GRAPH_BASE_URL"},
+		{"bad database", map[string]string{"DEPPORTAL_DATABASE_URL": "mysql://x"}, "DEPPORTAL_DATABASE_URL must start with sqlite: or postgres://"},
+		{"bad idle", map[string]string{"DEPPORTAL_SESSION_IDLE_TIMEOUT": "soon"}, "DEPPORTAL_SESSION_IDLE_TIMEOUT must be a positive duration"},
+		{"idle over absolute", map[string]string{"DEPPORTAL_SESSION_IDLE_TIMEOUT": "9h"}, "must not exceed DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT"},
+		{"bad proxies", map[string]string{"DEPPORTAL_TRUSTED_PROXIES": "10.0.0.0/8, nope"}, `"nope" is not a CIDR`},
+		{"bad listen", map[string]string{"DEPPORTAL_LISTEN": "8080"}, "DEPPORTAL_LISTEN"},
+		{"bad log level", map[string]string{"DEPPORTAL_LOG_LEVEL": "loud"}, "DEPPORTAL_LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tenantEnv()
+			for k, v := range tt.change {
+				m[k] = v
+			}
+			problems := MustFail(t, m)
+			if len(problems) != 1 {
+				t.Fatalf("want exactly one problem, got %q", problems)
+			}
+			if !strings.Contains(problems[0], tt.want) {
+				t.Errorf("problem %q does not contain %q", problems[0], tt.want)
+			}
+		})
+	}
+}
+
+func TestPartialTenantNamesEveryMissingVariable(t *testing.T) {
+	problems := MustFail(t, map[string]string{"ENTRA_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"})
+	joined := strings.Join(problems, "\n")
+	for _, want := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_SESSION_KEY"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems do not name %s:\n%s", want, joined)
+		}
+	}
+	if len(problems) != 4 {
+		t.Errorf("want 4 problems, got %d:\n%s", len(problems), joined)
+	}
+}
+
+func TestTrustedProxiesParsed(t *testing.T) {
+	m := tenantEnv()
+	m["DEPPORTAL_TRUSTED_PROXIES"] = "10.1.2.3/8, 192.168.0.0/16"
+	c := MustLoad(t, m)
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[0].String() != "10.0.0.0/8" {
+		t.Errorf("proxies = %v", c.TrustedProxies)
+	}
+}
+
+func TestEveryVariableIsDocumented(t *testing.T) {
+	// Load reads each documented variable; a variable read but not documented would be a
+	// setting nobody can discover.
+	read := map[string]bool{}
+	_, _ = Load(func(k string) string { read[k] = true; return "" })
+	documented := map[string]bool{}
+	for _, v := range Variables {
+		documented[v.Name] = true
+	}
+	for k := range read {
+		if !documented[k] {
+			t.Errorf("%s is read but not in Variables", k)
+		}
+	}
+	for k := range documented {
+		if !read[k] {
+			t.Errorf("%s is documented but never read", k)
+		}
+	}
+}

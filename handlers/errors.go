@@ -1,0 +1,135 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/views"
+)
+
+var (
+	errCSRF      = errors.New("missing or wrong CSRF token")
+	errSignedOut = errors.New("not signed in")
+)
+
+// forbiddenError: signed in, but without the role a route needs.
+type forbiddenError struct{ route string }
+
+func (e *forbiddenError) Error() string { return "no portal role for " + e.route }
+
+// handleError is the one place where an error becomes a page. Internal errors are logged once
+// here with the request ID and never shown raw.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		s.Logger.Error("error after response started", "request_id", requestIDOf(c), "err", err)
+		return
+	}
+	p, level := s.problemFor(err, c)
+	p.RequestID = requestIDOf(c)
+	s.Logger.Log(c.Request().Context(), level, "request failed", "request_id", p.RequestID, "status", p.Status, "err", err)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	if rerr := render(c, p.Status, views.ProblemPage(s.page(c, p.Heading), p)); rerr != nil {
+		s.Logger.Error("render error page", "request_id", p.RequestID, "err", rerr)
+	}
+}
+
+func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Level) {
+	var (
+		he  *echo.HTTPError
+		sie *auth.SignInError
+		fe  *forbiddenError
+	)
+	home := views.Link{Label: "Go to the start page", Href: "/"}
+	signIn := views.Link{Label: "Sign in", Href: loginURL(c.Request().URL.RequestURI())}
+	switch {
+	case errors.As(err, &sie):
+		return s.signInProblem(sie), slog.LevelWarn
+	case errors.As(err, &fe):
+		return views.Problem{
+			Status:  http.StatusForbidden,
+			Heading: "You need a depportal role",
+			Message: "You are signed in, but your account has not been given a role in depportal.",
+			Next: fmt.Sprintf("Ask your Entra ID administrator to assign you the app role %s (to renew Apple enrollment tokens) or %s (to read the audit trail) on the depportal enterprise application, then sign out and sign in again.",
+				s.roles.Uploader, s.roles.Auditor),
+		}, slog.LevelWarn
+	case errors.Is(err, errCSRF):
+		return views.Problem{
+			Status:  http.StatusForbidden,
+			Heading: "This form has expired",
+			Message: "The form was sent without the security token of your current session, so nothing was done.",
+			Next:    "Go back, reload the page and send the form again.",
+			Actions: []views.Link{home},
+		}, slog.LevelWarn
+	case errors.Is(err, errSignedOut), errors.Is(err, auth.ErrReauthenticate):
+		return views.Problem{
+			Status:  http.StatusUnauthorized,
+			Heading: "Please sign in again",
+			Message: "Your session has ended, or Microsoft Entra ID no longer accepts your sign-in.",
+			Next:    "Sign in again; nothing was changed.",
+			Actions: []views.Link{{Label: "Sign in", Href: loginURL("/")}},
+		}, slog.LevelInfo
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return views.Problem{
+				Status:  http.StatusNotFound,
+				Heading: "Page not found",
+				Message: "There is no page at this address.",
+				Actions: []views.Link{home},
+			}, slog.LevelInfo
+		case http.StatusMethodNotAllowed:
+			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request.", Actions: []views.Link{home}}, slog.LevelInfo
+		case http.StatusRequestEntityTooLarge:
+			return views.Problem{Status: he.Code, Heading: "Too large", Message: "What you sent is larger than the portal accepts.", Actions: []views.Link{home}}, slog.LevelInfo
+		case http.StatusUnauthorized:
+			return views.Problem{Status: he.Code, Heading: "Please sign in", Message: "This page needs you to be signed in.", Actions: []views.Link{signIn}}, slog.LevelInfo
+		}
+	}
+	return views.Problem{
+		Status:  http.StatusInternalServerError,
+		Heading: "Something went wrong",
+		Message: "The portal hit an unexpected problem. Nothing was sent to Intune by this request.",
+		Next:    "Try again in a minute. If it happens again, give the request ID below to the portal's operators.",
+		Actions: []views.Link{home},
+	}, slog.LevelError
+}
+
+// signInProblem words each refused sign-in for a helpdesk person; the Reason goes to the log.
+func (s *server) signInProblem(e *auth.SignInError) views.Problem {
+	retry := views.Link{Label: "Sign in again", Href: loginURL("/")}
+	p := views.Problem{Status: http.StatusBadRequest, Heading: "Sign-in did not work", Actions: []views.Link{retry}}
+	switch e.Reason {
+	case auth.ReasonUnavailable:
+		p.Status = http.StatusServiceUnavailable
+		p.Heading = "Sign-in is unavailable right now"
+		p.Message = "The portal cannot reach Microsoft Entra ID to sign you in."
+		p.Next = "Try again in a few minutes. If it persists, the portal's operators should check its network access to the sign-in service."
+	case auth.ReasonProvider:
+		p.Status = http.StatusForbidden
+		p.Message = "Microsoft Entra ID did not sign you in (for example, the sign-in was cancelled, consent was refused, or a Conditional Access policy blocked it)."
+		p.Next = "Sign in again. If it keeps failing, ask your Entra ID administrator whether depportal is allowed for your account."
+	case auth.ReasonStateMissing, auth.ReasonStateUnknown, auth.ReasonLoginExpired, auth.ReasonStateMismatch:
+		p.Message = "This sign-in link has expired, was already used, or was started in another browser."
+		p.Next = "Start the sign-in again from this browser."
+	case auth.ReasonTenant:
+		p.Status = http.StatusForbidden
+		p.Heading = "Wrong organisation"
+		p.Message = "You signed in with an account from another organisation (Entra ID tenant). This portal serves only its own organisation's accounts."
+		p.Next = "Sign in with your work account of this organisation."
+	case auth.ReasonExpired, auth.ReasonIssuedInFuture:
+		p.Message = "The sign-in answer was not valid at this time. This usually means the clock of this server or your network is wrong."
+		p.Next = "Try again; if it keeps happening, tell the portal's operators (the server clock may be off)."
+	default:
+		p.Message = "The answer from the sign-in service failed a security check, so you were not signed in."
+		p.Next = "Sign in again. If it keeps happening, tell the portal's operators the time and request ID below."
+	}
+	return p
+}

@@ -1,0 +1,47 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// access says who may use a route.
+type access int
+
+const (
+	// public routes need no session: health probes, static files, sign-in and the sandbox.
+	public access = iota
+	// anyRole routes need a session holding the uploader or the auditor role.
+	anyRole
+)
+
+type route struct {
+	Method  string
+	Path    string
+	Access  access
+	Handler echo.HandlerFunc
+}
+
+// routes is every route the portal serves, in one list. The guard test walks this list.
+func (s *server) routes() []route {
+	rs := []route{
+		{http.MethodGet, "/healthz", public, s.healthz},
+		{http.MethodGet, "/readyz", public, s.readyz},
+		{http.MethodGet, "/static/*", public, s.static},
+		{http.MethodGet, "/auth/login", public, s.login},
+		{http.MethodGet, "/auth/callback", public, s.callback},
+		{http.MethodPost, "/auth/logout", public, s.logout},
+		{http.MethodGet, "/signed-out", public, s.signedOut},
+
+		{http.MethodGet, "/", anyRole, s.home},
+	}
+	if s.Sandbox != nil {
+		sandbox := echo.WrapHandler(s.Sandbox)
+		rs = append(rs,
+			route{http.MethodGet, "/_sandbox/*", public, sandbox},
+			route{http.MethodPost, "/_sandbox/*", public, sandbox},
+		)
+	}
+	return rs
+}

@@ -1,0 +1,117 @@
+// Package handlers is the portal's HTTP layer: every route (routes.go), the middleware that
+// guards them, one file per page or action, and the one place where errors become pages
+// (errors.go).
+//
+// It is the only package besides main that imports Echo; everything it calls speaks net/http,
+// context and plain Go types. It must never render a token, a secret or a raw upstream error.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/views"
+)
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is everything the HTTP layer needs, passed in once.
+type Deps struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	SignIn   *auth.SignIn
+	Sessions *auth.Sessions
+	Database Pinger
+	// Sandbox serves /_sandbox/ in sandbox mode; nil in tenant mode.
+	Sandbox http.Handler
+	Now     func() time.Time
+}
+
+type server struct {
+	Deps
+	roles auth.Roles
+	echo  *echo.Echo
+}
+
+// New builds the portal's handler.
+func New(deps Deps) http.Handler {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &server{
+		Deps:  deps,
+		roles: auth.Roles{Uploader: deps.Config.UploaderRole, Auditor: deps.Config.AuditorRole},
+		echo:  echo.New(),
+	}
+	e := s.echo
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(deps.Config)
+
+	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.loadSession, s.checkCSRF)
+	for _, r := range s.routes() {
+		e.Add(r.Method, r.Path, r.Handler, s.guard(r.Access))
+	}
+	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
+
+	// Go's cross-origin protection refuses unsafe requests a browser marks as cross-site
+	// (Sec-Fetch-Site, Origin); the per-session token in checkCSRF covers older browsers.
+	return http.NewCrossOriginProtection().Handler(e)
+}
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies; otherwise the socket
+// address is the client.
+func ipExtractor(cfg config.Config) echo.IPExtractor {
+	if len(cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range cfg.TrustedProxies {
+		_, ipnet, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(ipnet))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// page builds the layout model for the current request.
+func (s *server) page(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, Sandbox: s.Config.Mode == config.ModeSandbox}
+	if sess, ok := sessionOf(c); ok {
+		p.User = &views.User{
+			Name:     sess.Identity.Name,
+			Username: sess.Identity.Username,
+			TenantID: sess.Identity.TenantID,
+			ObjectID: sess.Identity.ObjectID,
+			Roles:    s.roles.Describe(sess.Identity),
+		}
+		p.CSRFToken = sess.CSRFToken
+	}
+	return p
+}
+
+// render writes a templ component with the request's CSP nonce.
+func render(c echo.Context, status int, component templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return component.Render(c.Request().Context(), c.Response())
+}
+
+// loginURL sends a person to sign in and back to where they were going.
+func loginURL(returnTo string) string {
+	return "/auth/login?return_to=" + url.QueryEscape(auth.SafeReturnTo(returnTo))
+}

@@ -1,0 +1,17 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/depportal/depportal/static"
+)
+
+var staticFiles = http.StripPrefix("/static/", http.FileServerFS(static.FS))
+
+func (s *server) static(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	staticFiles.ServeHTTP(c.Response(), c.Request())
+	return nil
+}

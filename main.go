@@ -1,0 +1,312 @@
+// Command depportal is a self-service portal for renewing the Apple Automated Device Enrollment
+// token in Microsoft Intune: helpdesk staff sign in with Entra ID, upload the new server token,
+// and every attempt is audited.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/sandbox"
+	"github.com/depportal/depportal/store"
+)
+
+// version and commit are stamped by the release build (-ldflags "-X main.version=…").
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "depportal:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks a mistake in the command line (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run is the whole program; tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd = args[1]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stdout)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "--help", "-help", "-h":
+		printHelp(stdout)
+		return nil
+	default:
+		printHelp(stderr)
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	goVersion := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		goVersion = info.GoVersion
+	}
+	return fmt.Sprintf("depportal %s (commit %s, %s)", version, c, goVersion)
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `depportal: renew Apple enrollment program tokens in Intune, self-service and audited.
+
+Usage:
+  depportal [serve]    start the portal (the default). With no ENTRA_* variables set it starts
+                       the sandbox tenant at http://localhost:8080.
+  depportal version    print version, commit and Go version
+  depportal help       this text
+
+Environment:
+`)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, v := range config.Variables {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, v.Default, v.Meaning)
+	}
+	tw.Flush()
+}
+
+// serve runs the portal until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stdout)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if cfg.Mode == config.ModeSandbox && getenv("DEPPORTAL_PUBLIC_URL") == "" {
+		// With port 0 (tests) the public URL is only known once listening.
+		port := ln.Addr().(*net.TCPAddr).Port
+		cfg.PublicURL = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", port)}
+	}
+
+	var sandboxHandler http.Handler
+	if cfg.Mode == config.ModeSandbox {
+		sandboxHandler, err = setUpSandbox(&cfg, logger)
+		if err != nil {
+			return err
+		}
+	}
+
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	signIn, err := auth.NewSignIn(auth.SignInConfig{
+		Issuer:                cfg.Issuer(),
+		TenantID:              cfg.TenantID,
+		ClientID:              cfg.ClientID,
+		ClientSecret:          cfg.ClientSecret,
+		RedirectURL:           cfg.RedirectURL(),
+		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(),
+		GraphScope:            cfg.GraphScope(),
+	}, db, cfg.SessionKey)
+	if err != nil {
+		return err
+	}
+	sessions, err := auth.NewSessions(auth.SessionConfig{
+		IdleTimeout:     cfg.SessionIdleTimeout,
+		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+		SecureCookies:   cfg.SecureCookies(),
+	}, db, cfg.SessionKey, signIn)
+	if err != nil {
+		return err
+	}
+
+	handler := handlers.New(handlers.Deps{
+		Config:   cfg,
+		Logger:   logger,
+		SignIn:   signIn,
+		Sessions: sessions,
+		Database: db,
+		Sandbox:  sandboxHandler,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	logger.Info("depportal listening", "mode", cfg.Mode, "url", cfg.PublicURL.String(), "addr", ln.Addr().String(), "version", version)
+	if cfg.Mode == config.ModeSandbox {
+		fmt.Fprintf(stdout, "\n  Sandbox tenant ready: open %s and sign in as one of its people.\n  Nothing here reaches Microsoft or Apple. Set ENTRA_* to use a real tenant (see README).\n\n", cfg.PublicURL)
+	}
+
+	go discoverUntilReady(ctx, signIn, logger)
+	go sweepSessions(ctx, sessions, logger)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.Mode == config.ModeTenant {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// setUpSandbox points the configuration at the embedded tenant and returns its handler.
+func setUpSandbox(cfg *config.Config, logger *slog.Logger) (http.Handler, error) {
+	if cfg.SessionKey == nil {
+		key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.SessionKey = key
+	}
+	base := strings.TrimRight(cfg.PublicURL.String(), "/")
+	cfg.TenantID = sandbox.TenantID
+	cfg.ClientID = sandbox.ClientID
+	cfg.ClientSecret = auth.RandomToken() // both ends live in this process
+	cfg.AuthorityHost = base + "/_sandbox/idp"
+
+	idp, err := sandbox.NewIdP(sandbox.IdPConfig{
+		BaseURL:      base,
+		DataDir:      cfg.DataDir,
+		ClientSecret: cfg.ClientSecret,
+		Logger:       logger.With("component", "sandbox-idp"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start sandbox identity provider: %w", err)
+	}
+	if idp.Issuer() != cfg.Issuer() {
+		return nil, fmt.Errorf("sandbox issuer %s does not match the configured %s", idp.Issuer(), cfg.Issuer())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/_sandbox/idp/", idp)
+	return mux, nil
+}
+
+// loadOrCreateKey keeps the sandbox's session key across restarts, so sessions survive them.
+func loadOrCreateKey(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return config.DecodeKey(string(raw))
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("save sandbox session key: %w", err)
+	}
+	return key, nil
+}
+
+// discoverUntilReady loads the provider's discovery document, retrying with backoff: the
+// portal starts even while the provider is unreachable, and /readyz tells.
+func discoverUntilReady(ctx context.Context, signIn *auth.SignIn, logger *slog.Logger) {
+	wait := 250 * time.Millisecond
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := signIn.Discover(attemptCtx)
+		cancel()
+		if err == nil {
+			logger.Info("OpenID provider discovered")
+			return
+		}
+		logger.Warn("OpenID discovery failed; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func sweepSessions(ctx context.Context, sessions *auth.Sessions, logger *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := sessions.Sweep(ctx); err != nil {
+				logger.Warn("sweep sessions", "err", err)
+			} else if n > 0 {
+				logger.Debug("swept expired sessions", "count", n)
+			}
+		}
+	}
+}
+

@@ -1,0 +1,125 @@
+package sandbox
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+const maxPersonaFormBytes = 16 << 10
+
+// personaPage is the sandbox's sign-in screen. It has no script and no inline style, so that it
+// passes the portal's CSP unchanged.
+var personaPage = template.Must(template.New("persona").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<link rel="stylesheet" href="/static/app.css">
+</head>
+<body>
+<div class="sandbox-banner" role="note">Sandbox — not connected to a real tenant</div>
+<main class="sandbox-signin">
+<h1>{{.Title}}</h1>
+{{- if .Problem}}
+<p class="error">{{.Problem}}</p>
+<p><a href="{{.PortalURL}}">Back to the portal</a> to sign in again.</p>
+{{- else}}
+<p>Choose who to be. Nobody needs a password here: each person shows how the portal treats one kind of user.</p>
+<form method="post" action="{{.Action}}" class="personas">
+<input type="hidden" name="authRequestID" value="{{.AuthRequestID}}">
+{{- range .Personas}}
+<button type="submit" name="persona" value="{{.Key}}" id="persona-{{.Key}}">
+<strong>{{.Name}}</strong>
+<span>{{.Username}}</span>
+<span>{{.Description}}</span>
+</button>
+{{- end}}
+</form>
+{{- end}}
+</main>
+</body>
+</html>
+`))
+
+type personaPageData struct {
+	Title         string
+	Action        string
+	AuthRequestID string
+	Personas      []Persona
+	Problem       string // set on the error page instead of the personas
+	PortalURL     string
+}
+
+func (p *IdP) serveLogin(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		p.showPersonas(w, r)
+	case http.MethodPost:
+		p.signInAsPersona(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func (p *IdP) showPersonas(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	if _, err := p.storage.AuthRequestByID(r.Context(), id); err != nil {
+		p.showProblem(w, "This sign-in request is unknown or has expired (they last 10 minutes).")
+		return
+	}
+	p.renderPersonaPage(w, http.StatusOK, personaPageData{
+		Title:         "Sign in to the sandbox tenant",
+		Action:        loginPath,
+		AuthRequestID: id,
+		Personas:      Personas(),
+	})
+}
+
+// signInAsPersona completes the auth request and hands the browser back to zitadel, which
+// redirects it to the portal with a code.
+func (p *IdP) signInAsPersona(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPersonaFormBytes)
+	if err := r.ParseForm(); err != nil {
+		p.showProblem(w, "The sign-in form could not be read.")
+		return
+	}
+	id := r.PostForm.Get("authRequestID")
+	persona, ok := personaByKey(r.PostForm.Get("persona"))
+	if !ok {
+		p.showProblem(w, "There is no such person in the sandbox tenant.")
+		return
+	}
+	if err := p.storage.completeSignIn(id, persona.Key); err != nil {
+		p.showProblem(w, "This sign-in request is unknown, already used or has expired (they last 10 minutes).")
+		return
+	}
+	p.logger.Info("sandbox idp: signed in", "persona", persona.Key, "tid", persona.TenantID, "oid", persona.ObjectID)
+	callback := op.AuthCallbackURL(p.provider)(op.ContextWithIssuer(r.Context(), p.issuer), id)
+	http.Redirect(w, r, callback, http.StatusSeeOther)
+}
+
+func (p *IdP) showProblem(w http.ResponseWriter, problem string) {
+	p.renderPersonaPage(w, http.StatusBadRequest, personaPageData{
+		Title:     "Sign-in cannot continue",
+		Problem:   problem,
+		PortalURL: p.baseURL + "/",
+	})
+}
+
+func (p *IdP) renderPersonaPage(w http.ResponseWriter, status int, data personaPageData) {
+	var page bytes.Buffer
+	if err := personaPage.Execute(&page, data); err != nil {
+		p.logger.Error("sandbox idp: render persona page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = page.WriteTo(w)
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/depportal/depportal/auth"
+)
+
+// Times are stored as Unix microseconds: exact, sortable, and the same in both engines.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+func fromMicros(v int64) time.Time {
+	return time.UnixMicro(v).UTC()
+}
+
+var _ auth.Store = (*DB)(nil)
+
+// PutLogin saves a sign-in transaction.
+func (db *DB) PutLogin(ctx context.Context, l auth.LoginRecord) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO login_transactions (state_hash, binding_hash, sealed, expires_at) VALUES ($1, $2, $3, $4)`,
+		l.StateHash, l.BindingHash, l.Sealed, micros(l.ExpiresAt))
+	return err
+}
+
+// TakeLogin deletes and returns a sign-in transaction in one statement: a replayed state finds
+// nothing.
+func (db *DB) TakeLogin(ctx context.Context, stateHash string) (auth.LoginRecord, error) {
+	var l auth.LoginRecord
+	var expires int64
+	err := db.sql.QueryRowContext(ctx,
+		`DELETE FROM login_transactions WHERE state_hash = $1 RETURNING state_hash, binding_hash, sealed, expires_at`,
+		stateHash).Scan(&l.StateHash, &l.BindingHash, &l.Sealed, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, auth.ErrNotFound
+	}
+	l.ExpiresAt = fromMicros(expires)
+	return l, err
+}
+
+// CreateSession stores a new session.
+func (db *DB) CreateSession(ctx context.Context, s auth.SessionRecord) error {
+	roles, err := json.Marshal(s.Identity.Roles)
+	if err != nil {
+		return err
+	}
+	_, err = db.sql.ExecContext(ctx,
+		`INSERT INTO sessions (id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		s.IDHash, s.Identity.TenantID, s.Identity.ObjectID, s.Identity.Subject, s.Identity.Name, s.Identity.Username,
+		string(roles), micros(s.CreatedAt), micros(s.LastSeenAt), s.Tokens)
+	return err
+}
+
+// Session loads a session by the hash of its cookie value.
+func (db *DB) Session(ctx context.Context, idHash string) (auth.SessionRecord, error) {
+	var s auth.SessionRecord
+	var roles string
+	var created, seen int64
+	err := db.sql.QueryRowContext(ctx,
+		`SELECT id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens
+		 FROM sessions WHERE id_hash = $1`, idHash).
+		Scan(&s.IDHash, &s.Identity.TenantID, &s.Identity.ObjectID, &s.Identity.Subject, &s.Identity.Name,
+			&s.Identity.Username, &roles, &created, &seen, &s.Tokens)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, auth.ErrNotFound
+	}
+	if err != nil {
+		return s, err
+	}
+	s.CreatedAt, s.LastSeenAt = fromMicros(created), fromMicros(seen)
+	return s, json.Unmarshal([]byte(roles), &s.Identity.Roles)
+}
+
+// TouchSession records activity for the idle timeout.
+func (db *DB) TouchSession(ctx context.Context, idHash string, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2`, micros(at), idHash)
+	return err
+}
+
+// SetSessionTokens replaces the sealed Graph tokens after a refresh.
+func (db *DB) SetSessionTokens(ctx context.Context, idHash string, sealed []byte) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return auth.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteSession ends a session.
+func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash)
+	return err
+}
+
+// DeleteExpired removes finished sign-in transactions and expired sessions.
+func (db *DB) DeleteExpired(ctx context.Context, loginsBefore, idleBefore, createdBefore time.Time) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, `DELETE FROM login_transactions WHERE expires_at < $1`, micros(loginsBefore))
+	if err != nil {
+		return 0, err
+	}
+	n1, _ := res.RowsAffected()
+	res, err = db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2`, micros(idleBefore), micros(createdBefore))
+	if err != nil {
+		return n1, err
+	}
+	n2, _ := res.RowsAffected()
+	return n1 + n2, nil
+}
