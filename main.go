@@ -309,4 +309,3 @@ func sweepSessions(ctx context.Context, sessions *auth.Sessions, logger *slog.Lo
 		}
 	}
 }
-

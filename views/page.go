@@ -37,8 +37,8 @@ type Link struct {
 
 // Home is the landing page after sign-in.
 type Home struct {
-	CanUpload bool
-	CanAudit  bool
+	CanUpload    bool
+	CanAudit     bool
 	UploaderRole string
 	AuditorRole  string
 }
