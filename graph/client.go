@@ -1,0 +1,443 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+const (
+	defaultBaseURL = "https://graph.microsoft.com/beta"
+	defaultTimeout = 30 * time.Second
+
+	// EncodingRaw sends the token file's text as it is (the file is 7-bit S/MIME text).
+	EncodingRaw = "raw"
+	// EncodingBase64 sends base64 of the file's bytes, which some MDM APIs (Jamf) expect.
+	EncodingBase64 = "base64"
+
+	maxAttempts = 3
+	backoffBase = 500 * time.Millisecond
+	backoffCap  = 8 * time.Second
+	// A person is waiting on the other end of every call: a Retry-After longer than this is
+	// better shown on the page ("try again in …") than slept through.
+	maxRetryWait = time.Minute
+
+	maxErrorBody   = 64 << 10
+	maxSuccessBody = 8 << 20
+	maxPages       = 100
+)
+
+// Credentials is the signed-in person's delegated Graph token (package auth implements it).
+type Credentials interface {
+	// AccessToken returns a currently valid access token, refreshing it if needed.
+	AccessToken(ctx context.Context) (string, error)
+	// Refresh forces a refresh; it is called once after Graph answered 401.
+	Refresh(ctx context.Context) (string, error)
+}
+
+// Config configures a Client. The zero value talks to the public cloud's Graph beta.
+type Config struct {
+	// BaseURL is Graph's beta root, e.g. "https://graph.microsoft.us/beta" for GCC High.
+	// It must be absolute https; plain http is accepted only for loopback hosts (the sandbox).
+	BaseURL string
+	// HTTPClient defaults to a client with dial, TLS and header timeouts that does not follow
+	// redirects. A client given here is used as is, redirect policy included.
+	HTTPClient *http.Client
+	// Timeout bounds one Graph request, its retries included (each page of a list is one
+	// request), when ctx has no sooner deadline.
+	Timeout time.Duration
+	// DepTokenEncoding is EncodingRaw (default) or EncodingBase64: Graph does not document
+	// which one uploadDepToken wants, so it is the operator's choice.
+	DepTokenEncoding string
+
+	// Sleep waits between attempts; it must return early with ctx's error when ctx ends.
+	// Tests inject it to record the waits instead of sleeping.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for a Retry-After HTTP-date when the response carries no Date header.
+	Now func() time.Time
+	// Rand returns a number in [0, 1) for backoff jitter.
+	Rand func() float64
+}
+
+// Client calls Intune's depOnboardingSettings on Graph. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	hc        *http.Client
+	timeout   time.Duration
+	encoding  string
+	userAgent string
+	sleep     func(context.Context, time.Duration) error
+	now       func() time.Time
+	rand      func() float64
+}
+
+// CallInfo describes the last attempt of a Graph call: what the result page and the audit
+// trail show, and what Microsoft support asks for.
+type CallInfo struct {
+	RequestID       string        // Graph's request-id
+	ClientRequestID string        // the GUID we sent as client-request-id
+	Date            string        // the response's Date (or innerError date)
+	Status          int           // HTTP status; 0 when no response arrived
+	Duration        time.Duration // of the last attempt
+	Attempts        int           // attempts made, 401 refresh retry included
+}
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:      base,
+		hc:        cfg.HTTPClient,
+		timeout:   cfg.Timeout,
+		encoding:  cfg.DepTokenEncoding,
+		userAgent: "depportal/" + Version,
+		sleep:     cfg.Sleep,
+		now:       cfg.Now,
+		rand:      cfg.Rand,
+	}
+	switch c.encoding {
+	case "":
+		c.encoding = EncodingRaw
+	case EncodingRaw, EncodingBase64:
+	default:
+		return nil, fmt.Errorf("graph: DepTokenEncoding %q: want %q or %q", cfg.DepTokenEncoding, EncodingRaw, EncodingBase64)
+	}
+	if c.timeout < 0 {
+		return nil, fmt.Errorf("graph: Timeout %v is negative", c.timeout)
+	}
+	if c.timeout == 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Float64
+	}
+	return c, nil
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	if s == "" {
+		s = defaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil {
+		return nil, errors.New("graph: BaseURL is not a URL")
+	}
+	bad := func(why string) (*url.URL, error) {
+		return nil, fmt.Errorf("graph: BaseURL %q: %s", u.Redacted(), why)
+	}
+	switch {
+	case !u.IsAbs() || u.Host == "" || u.Opaque != "":
+		return bad("must be an absolute URL such as " + defaultBaseURL)
+	case u.User != nil:
+		return bad("must not carry credentials")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return bad("must not have a query or fragment")
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return bad("plain http is allowed only for loopback hosts: the access token travels in every request")
+	default:
+		return bad("scheme must be https")
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func defaultHTTPClient() *http.Client {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	// A backstop for callers that configure a very long Timeout.
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	t.MaxIdleConnsPerHost = 16
+	return &http.Client{
+		Transport: t,
+		// Graph does not redirect these calls; following one would resend a token file and
+		// possibly the bearer token to a place nobody configured.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// request is one Graph call, repeated as is on each attempt.
+type request struct {
+	method string
+	url    *url.URL
+	body   []byte // nil: no body
+	// unknownOutcome is the message for a POST whose answer never came; empty for GETs.
+	unknownOutcome string
+}
+
+// endpoint joins an already escaped path to the base URL. url.JoinPath is not used because
+// it cleans "..", which would let an id climb out of the collection.
+func (c *Client) endpoint(escapedPath string) *url.URL {
+	u := *c.base
+	u.RawPath = c.base.EscapedPath() + escapedPath
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil { // cannot happen: both parts come from EscapedPath and PathEscape
+		p = u.RawPath
+	}
+	u.Path = p
+	return &u
+}
+
+// do runs one Graph call: it gets a token, makes up to maxAttempts attempts, refreshes the
+// token once after a 401 and decodes a 2xx JSON body into out (when out is not nil).
+// Every error it returns is a *Error carrying the CallInfo of the last attempt.
+func (c *Client) do(ctx context.Context, cred Credentials, rq request, out any) (CallInfo, error) {
+	if cred == nil {
+		return CallInfo{}, &Error{Message: "no Graph credentials: sign in again", class: ClassUnauthorized}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	token, err := cred.AccessToken(ctx)
+	if err != nil {
+		return CallInfo{}, &Error{Message: "could not get a Graph access token: sign in again", Err: err, class: ClassUnauthorized}
+	}
+	refreshed := false
+	for attempt := 1; ; attempt++ {
+		o := c.attempt(ctx, rq, token, out)
+		o.info.Attempts = attempt
+		if o.err == nil {
+			return o.info, nil
+		}
+		e := o.err
+		e.Call = o.info
+		if attempt >= maxAttempts {
+			return e.Call, e
+		}
+		if e.Status == http.StatusUnauthorized && e.Class() == ClassUnauthorized {
+			// One refresh covers a token that expired or was revoked in flight; a second
+			// 401 means the sign-in itself is no good, and only the person can fix that.
+			if refreshed {
+				return e.Call, e
+			}
+			refreshed = true
+			t, err := cred.Refresh(ctx)
+			if err != nil {
+				e.Err = err
+				return e.Call, e
+			}
+			token = t
+			continue
+		}
+		if !o.retryable || ctx.Err() != nil {
+			return e.Call, e
+		}
+		wait := e.RetryAfter
+		if wait <= 0 {
+			wait = c.backoff(attempt)
+		}
+		if wait > maxRetryWait {
+			return e.Call, e
+		}
+		// Sleeping into the deadline would only trade Graph's answer for a timeout.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+			return e.Call, e
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return e.Call, e
+		}
+	}
+}
+
+// backoff is exponential with full jitter, so that many browsers throttled at once do not
+// come back in step.
+func (c *Client) backoff(attempt int) time.Duration {
+	ceiling := backoffCap
+	if attempt < 8 {
+		ceiling = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	return time.Duration(c.rand() * float64(ceiling))
+}
+
+type outcome struct {
+	info CallInfo
+	err  *Error // nil on success
+	// retryable: Graph definitely did not process the request (it answered 429/503/504),
+	// or the request is a GET, which may be repeated after any transient failure.
+	retryable bool
+}
+
+func (c *Client) attempt(ctx context.Context, rq request, token string, out any) outcome {
+	info := CallInfo{ClientRequestID: uuid.NewString()}
+	var trace sendTrace
+	var body io.Reader
+	if rq.body != nil {
+		// A bytes.Reader gives the request an exact ContentLength (and GetBody): some Intune
+		// front ends reject chunked bodies.
+		body = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.clientTrace()), rq.method, rq.url.String(), body)
+	if err != nil {
+		return outcome{info: info, err: &Error{Message: "could not build the Graph request", Err: err, ClientRequestID: info.ClientRequestID, class: ClassOther}}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("client-request-id", info.ClientRequestID)
+	req.Header.Set("return-client-request-id", "true")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if rq.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		info.Duration = time.Since(start)
+		return c.transportFailure(rq, info, &trace, err)
+	}
+	defer func() {
+		// Draining a little lets the connection be reused; a huge body is not worth it.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+	}()
+	info.Status = resp.StatusCode
+	info.RequestID = resp.Header.Get("request-id")
+	info.Date = resp.Header.Get("Date")
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out == nil {
+			info.Duration = time.Since(start)
+			return outcome{info: info}
+		}
+		o := decodeSuccess(resp, out, rq.method)
+		info.Duration = time.Since(start)
+		o.info = info
+		if o.err != nil {
+			o.err.Status = info.Status
+			o.err.RequestID, o.err.ClientRequestID, o.err.Date = info.RequestID, info.ClientRequestID, info.Date
+		}
+		return o
+	}
+
+	e := parseError(resp, c.now)
+	info.Duration = time.Since(start)
+	if info.RequestID == "" {
+		info.RequestID = e.RequestID
+	}
+	if info.Date == "" {
+		info.Date = e.Date
+	}
+	if e.ClientRequestID == "" {
+		e.ClientRequestID = info.ClientRequestID
+	}
+	e.RequestID, e.Date = info.RequestID, info.Date
+	retryable := resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusServiceUnavailable ||
+		resp.StatusCode == http.StatusGatewayTimeout
+	return outcome{info: info, err: e, retryable: retryable}
+}
+
+func decodeSuccess(resp *http.Response, out any, method string) outcome {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody+1))
+	if err != nil {
+		return outcome{
+			err:       &Error{Message: "the connection to Microsoft Graph broke while reading its answer", Err: err, class: ClassUnavailable},
+			retryable: method == http.MethodGet,
+		}
+	}
+	if len(raw) > maxSuccessBody {
+		return outcome{err: &Error{Message: fmt.Sprintf("Microsoft Graph answered with more than %d bytes", maxSuccessBody), class: ClassOther}}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return outcome{err: &Error{Message: "Microsoft Graph answered with a body that is not the expected JSON", Err: err, class: ClassOther}}
+	}
+	return outcome{}
+}
+
+// transportFailure classifies a call that got no HTTP response. A GET may be repeated. A POST
+// is either provably not sent (no connection was ever made, or writing it failed) or its
+// outcome is unknown: Intune may have acted on it, so it must not be repeated blindly.
+func (c *Client) transportFailure(rq request, info CallInfo, trace *sendTrace, err error) outcome {
+	e := &Error{ClientRequestID: info.ClientRequestID, Err: err, class: ClassUnavailable}
+	switch {
+	case rq.method == http.MethodGet:
+		e.Message = "Microsoft Graph could not be reached"
+		return outcome{info: info, err: e, retryable: true}
+	case trace.notSent():
+		e.Message = "Microsoft Graph could not be reached; nothing was sent"
+	default:
+		e.Message = rq.unknownOutcome
+		e.class = ClassOutcomeUnknown
+	}
+	return outcome{info: info, err: e}
+}
+
+// sendTrace records how far net/http got with a request. Its callbacks may run on the
+// transport's goroutines, hence the atomics.
+type sendTrace struct {
+	getConn, gotConn, wrote, writeFailed atomic.Bool
+}
+
+func (s *sendTrace) clientTrace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { s.getConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { s.gotConn.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err != nil {
+				s.writeFailed.Store(true)
+			} else {
+				s.wrote.Store(true)
+			}
+		},
+	}
+}
+
+// notSent reports positive evidence that the server cannot have received the whole request.
+// Without trace events (a custom RoundTripper that ignores them) the answer is false: when in
+// doubt, the outcome is unknown.
+func (s *sendTrace) notSent() bool {
+	if s.wrote.Load() {
+		return false
+	}
+	return s.writeFailed.Load() || (s.getConn.Load() && !s.gotConn.Load())
+}

@@ -1,0 +1,22 @@
+// Package graph owns depportal's conversation with Microsoft Graph about Intune's Apple ADE
+// enrollment tokens (beta depOnboardingSettings): building the requests, retrying the ones
+// that may safely be retried, and turning Graph's and Intune's error bodies into one typed
+// *Error whose Class picks the page a person sees.
+//
+// Every call runs with the signed-in person's delegated token (Credentials); this package
+// holds no identity of its own.
+//
+// What it must never do:
+//   - log anything, or put the Authorization header, the access token or a request body (the
+//     uploaded token file) into an error: errors end up on pages, in logs and in the audit trail;
+//   - call generateEncryptionPublicKey: it may replace the key pair that Apple encrypts tokens
+//     to, which silently invalidates the token file a person is about to upload (and every
+//     other token made for the old key). The client does not even offer the call;
+//   - repeat an upload or a sync whose request may already have reached Intune: such a call
+//     ends with ClassOutcomeUnknown and the person checks the token before trying again.
+package graph
+
+// Version is sent in the User-Agent ("depportal/<Version>") so Microsoft support can tell
+// our calls apart. main sets it (for example with -ldflags -X) before creating a Client; New
+// copies it, so changing it later does not affect existing clients.
+var Version = "dev"
