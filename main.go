@@ -122,6 +122,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	logger := newLogger(cfg, stdout)
+	// Libraries that log through slog's default (the sandbox's OpenID provider) land here too.
+	slog.SetDefault(logger)
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)

@@ -105,11 +105,15 @@ func (s *SignIn) discovered(ctx context.Context) (*discovered, error) {
 	if err := p.Claims(&meta); err != nil {
 		return nil, &SignInError{Reason: ReasonUnavailable, Detail: err.Error()}
 	}
+	endpoint := p.Endpoint()
+	// One style, no auto-detection: x/oauth2 would retry a failed exchange in the other style
+	// with an already spent code and hide the first error. Entra ID accepts the secret in the body.
+	endpoint.AuthStyle = oauth2.AuthStyleInParams
 	s.provider = &discovered{
 		oauth2: oauth2.Config{
 			ClientID:     s.cfg.ClientID,
 			ClientSecret: s.cfg.ClientSecret,
-			Endpoint:     p.Endpoint(),
+			Endpoint:     endpoint,
 			RedirectURL:  s.cfg.RedirectURL,
 			Scopes:       []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess, s.cfg.GraphScope},
 		},

@@ -167,9 +167,12 @@ func (p *IdP) Issuer() string { return p.issuer }
 // the OpenID Provider under the issuer path. Mount it at that prefix without stripping it.
 func (p *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
-// PublicKeys is the provider's JWKS, for in-process verifiers such as the Graph simulator. Pick
-// the key by the token header's kid with Key(kid); the algorithm is always RS256. A verifier
-// of access tokens must also check iss (Issuer), aud (GraphAudience), exp and scp.
+// PublicKeys is the provider's JWKS (public keys only), for in-process verifiers such as the
+// Graph simulator: parse the token with jose.ParseSigned(token, []jose.SignatureAlgorithm{
+// jose.RS256}), pick the key by the header's kid (keys := idp.PublicKeys(); keys.Key(kid)) and
+// Verify with it. A verifier of access tokens must then check iss (Issuer), aud
+// (GraphAudience), exp, tid and scp itself. It is one key today; a kid that is not found means
+// the token is not from this sandbox (or from before its key file was replaced).
 func (p *IdP) PublicKeys() jose.JSONWebKeySet { return p.key.jwks() }
 
 // RedirectURI is the portal's one registered redirect URI.

@@ -22,24 +22,25 @@ var personaPage = template.Must(template.New("persona").Parse(`<!doctype html>
 </head>
 <body>
 <div class="sandbox-banner" role="note">Sandbox — not connected to a real tenant</div>
-<main class="sandbox-signin">
+<main>
+<section class="card{{if .Problem}} problem{{end}}">
 <h1>{{.Title}}</h1>
 {{- if .Problem}}
-<p class="error">{{.Problem}}</p>
+<p>{{.Problem}}</p>
 <p><a href="{{.PortalURL}}">Back to the portal</a> to sign in again.</p>
 {{- else}}
-<p>Choose who to be. Nobody needs a password here: each person shows how the portal treats one kind of user.</p>
+<p class="lead">Choose who to be. Nobody needs a password here: each person shows how the portal treats one kind of user.</p>
 <form method="post" action="{{.Action}}" class="personas">
 <input type="hidden" name="authRequestID" value="{{.AuthRequestID}}">
 {{- range .Personas}}
 <button type="submit" name="persona" value="{{.Key}}" id="persona-{{.Key}}">
-<strong>{{.Name}}</strong>
-<span>{{.Username}}</span>
-<span>{{.Description}}</span>
+<span class="persona-name">{{.Name}}</span>
+<span class="persona-desc">{{.Description}} · {{.Username}}</span>
 </button>
 {{- end}}
 </form>
 {{- end}}
+</section>
 </main>
 </body>
 </html>

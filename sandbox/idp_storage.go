@@ -532,7 +532,10 @@ func (r *refreshRequest) grantedScopes() []string          { return r.granted }
 func (r *refreshRequest) persona() (Persona, bool)         { return personaByKey(r.personaKey) }
 
 func (r *refreshRequest) GetSubject() string {
-	p, _ := r.persona()
+	p, ok := r.persona()
+	if !ok {
+		return ""
+	}
 	return p.subject()
 }
 

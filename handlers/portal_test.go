@@ -1,0 +1,217 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/sandbox"
+	"github.com/depportal/depportal/store"
+)
+
+// testPortal is the real handler with the sandbox tenant, on an httptest server.
+type testPortal struct {
+	srv      *httptest.Server
+	server   *server
+	sessions *auth.Sessions
+	logs     *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	tb.Cleanup(srv.Close)
+
+	dir := tb.TempDir()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["DEPPORTAL_PUBLIC_URL"] = srv.URL
+	env["DEPPORTAL_DATA_DIR"] = dir
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.SessionKey = testKey
+	cfg.TenantID, cfg.ClientID, cfg.ClientSecret = sandbox.TenantID, sandbox.ClientID, "test-secret"
+	cfg.AuthorityHost = srv.URL + "/_sandbox/idp"
+
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	idp, err := sandbox.NewIdP(sandbox.IdPConfig{BaseURL: srv.URL, DataDir: dir, ClientSecret: cfg.ClientSecret, Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/_sandbox/idp/", idp)
+
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "t.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	signIn, err := auth.NewSignIn(auth.SignInConfig{
+		Issuer: cfg.Issuer(), TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURL: cfg.RedirectURL(), PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(), GraphScope: cfg.GraphScope(),
+	}, db, cfg.SessionKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sessions, err := auth.NewSessions(auth.SessionConfig{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout}, db, cfg.SessionKey, signIn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: mux})
+	srv.Config.Handler = h
+	if err := signIn.Discover(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	// The server behind the handler, for tests that walk the route table.
+	s := &server{Deps: Deps{Config: cfg, Sandbox: mux}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
+	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs}
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so each hop is visible.
+type browser struct {
+	tb     testing.TB
+	client *http.Client
+	base   string
+}
+
+func (p *testPortal) browser(tb testing.TB) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{tb: tb, base: p.srv.URL, client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *browser) do(method, target string, form url.Values, header map[string]string) page {
+	b.tb.Helper()
+	if strings.HasPrefix(target, "/") {
+		target = b.base + target
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.tb.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+func (b *browser) get(target string) page { return b.do(http.MethodGet, target, nil, nil) }
+
+// follow GETs target and follows redirects, returning the last page and its URL.
+func (b *browser) follow(target string) (page, string) {
+	b.tb.Helper()
+	for range 10 {
+		p := b.get(target)
+		loc := p.header.Get("Location")
+		if p.status < 300 || p.status > 399 || loc == "" {
+			return p, target
+		}
+		if strings.HasPrefix(loc, "/") {
+			loc = b.base + loc
+		}
+		target = loc
+	}
+	b.tb.Fatal("too many redirects")
+	return page{}, ""
+}
+
+var authRequestIDPattern = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+
+// MustSignIn walks the whole flow as a persona and returns the page it lands on.
+func MustSignIn(tb testing.TB, b *browser, persona, returnTo string) (page, string) {
+	tb.Helper()
+	personaPage, personaURL := b.follow("/auth/login?return_to=" + url.QueryEscape(returnTo))
+	m := authRequestIDPattern.FindStringSubmatch(personaPage.body)
+	if m == nil {
+		tb.Fatalf("no persona page at %s: %d %s", personaURL, personaPage.status, personaPage.body)
+	}
+	u, _ := url.Parse(personaURL)
+	p := b.do(http.MethodPost, b.base+u.Path, url.Values{"authRequestID": {m[1]}, "persona": {persona}}, map[string]string{"Origin": b.base})
+	loc := p.header.Get("Location")
+	if loc == "" {
+		tb.Fatalf("persona POST: %d %s", p.status, p.body)
+	}
+	if strings.HasPrefix(loc, "/") {
+		loc = b.base + loc
+	}
+	return b.follow(loc)
+}
+
+var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func csrfFrom(tb testing.TB, body string) string {
+	tb.Helper()
+	m := csrfPattern.FindStringSubmatch(body)
+	if m == nil {
+		tb.Fatal("page has no CSRF token")
+	}
+	return m[1]
+}
+
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
