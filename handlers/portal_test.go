@@ -214,4 +214,3 @@ func (b *browser) cookie(name string) *http.Cookie {
 	}
 	return nil
 }
-
