@@ -1,0 +1,310 @@
+// Package e2e drives the built depportal binary, in sandbox mode, with a real Chromium.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var (
+	binaryPath string // built once in TestMain
+	outDir     string // screenshots land here
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "depportal-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	binaryPath = filepath.Join(tmp, "depportal")
+	build := exec.Command("go", "build", "-o", binaryPath, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build depportal:", err)
+		return 1
+	}
+	outDir = os.Getenv("DEPPORTAL_E2E_OUT")
+	if outDir == "" {
+		outDir, _ = filepath.Abs("out")
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// portal is a running depportal binary.
+type portal struct {
+	URL     string
+	DataDir string
+	out     *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var listening = regexp.MustCompile(`msg="depportal listening" mode=sandbox url=(\S+)`)
+
+// MustStartPortal starts the binary on a random port with a fresh data folder and waits for
+// /readyz.
+func MustStartPortal(tb testing.TB, env ...string) *portal {
+	tb.Helper()
+	dataDir := tb.TempDir()
+	cmd := exec.Command(binaryPath)
+	cmd.Env = append(append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir), env...)
+	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL"} {
+		cmd.Env = append(cmd.Env, name+"=")
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+		if tb.Failed() {
+			tb.Logf("portal output:\n%s", out.String())
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			out.Write([]byte(line + "\n"))
+			if m := listening.FindStringSubmatch(line); m != nil && !sent {
+				urls <- m[1]
+				sent = true
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	var base string
+	select {
+	case base = <-urls:
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("portal did not start:\n%s", out.String())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("portal never ready:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &portal{URL: base, DataDir: dataDir, out: out}
+}
+
+// chromiumPath finds Debian's Chromium. Outside CI its absence skips the browser tests with
+// the reason; in CI (CI=true) it is a failure.
+func chromiumPath(tb testing.TB) string {
+	tb.Helper()
+	candidates := []string{os.Getenv("DEPPORTAL_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatal("Chromium is required in CI but was not found at /usr/bin/chromium (apt-get install -y chromium)")
+	}
+	tb.Skip("Chromium not found at /usr/bin/chromium: browser tests skipped (apt-get install -y chromium to run them)")
+	return ""
+}
+
+// MustBrowser starts a headless Chromium with its own profile (its own cookies).
+func MustBrowser(tb testing.TB) context.Context {
+	tb.Helper()
+	path := chromiumPath(tb)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	tb.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first call starts the browser; it must not carry a timeout (that would end the
+	// browser), so each later step gets its own.
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start Chromium at %s: %v", path, err)
+	}
+	return ctx
+}
+
+const stepTimeout = 30 * time.Second
+
+// screenshot saves the whole page as outDir/name.png.
+func screenshot(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		png, err := chromedp.FullScreenshot(100)(ctx, t) // quality 100 means PNG
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(outDir, name+".png"), png, 0o644)
+	})
+}
+
+// MustDo runs browser steps, failing the test with where the browser was and what it showed.
+func MustDo(tb testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	c, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		loc := MustGet(tb, ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		tb.Fatalf("browser: %v\nat %s\n%s", err, loc, body)
+	}
+}
+
+// MustGet runs one browser action that returns a value.
+func MustGet[T any](tb testing.TB, ctx context.Context, a chromedp.Action[T]) T {
+	tb.Helper()
+	c, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	if err != nil {
+		tb.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+func text(tb testing.TB, ctx context.Context, css string) string {
+	tb.Helper()
+	return strings.TrimSpace(MustGet(tb, ctx, chromedp.Text(chromedp.CSS(css))))
+}
+
+// signInAs goes to the portal's start page and picks a persona on the sandbox sign-in page.
+func signInAs(tb testing.TB, ctx context.Context, p *portal, persona, shot string) {
+	tb.Helper()
+	MustDo(tb, ctx, chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("persona-"+persona)))
+	if title := MustGet(tb, ctx, chromedp.Title()); !strings.Contains(title, "Sign in") {
+		tb.Errorf("persona page title %q", title)
+	}
+	if shot != "" {
+		MustDo(tb, ctx, screenshot(shot))
+	}
+	// Wait for the portal's own header: the sign-in page has none.
+	MustDo(tb, ctx, chromedp.Click(chromedp.ID("persona-"+persona)), chromedp.WaitVisible(chromedp.CSS("header.topbar")))
+}
+
+func TestHannahSignsInAndOut(t *testing.T) {
+	p := MustStartPortal(t)
+	ctx := MustBrowser(t)
+	signInAs(t, ctx, p, "hannah", "01-sandbox-sign-in")
+
+	MustDo(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="user-name"]`)), screenshot("02-home-hannah"))
+	name := text(t, ctx, `[data-testid="user-name"]`)
+	role := text(t, ctx, `[data-testid="user-role"]`)
+	banner := text(t, ctx, `.sandbox-banner`)
+	if name != "Hannah Helpdesk" || !strings.Contains(role, "DepToken.Upload") {
+		t.Errorf("header shows %q / %q", name, role)
+	}
+	if h1 := text(t, ctx, "main h1"); h1 != "Hello, Hannah Helpdesk" {
+		t.Errorf("home heading %q", h1)
+	}
+	if !strings.Contains(banner, "Sandbox — not connected to a real tenant") {
+		t.Errorf("banner = %q", banner)
+	}
+
+	MustDo(t, ctx,
+		chromedp.Click(chromedp.ID("sign-out")),
+		chromedp.WaitVisible(`//h1[contains(., "You are signed out")]`),
+		screenshot("03-signed-out"),
+	)
+
+	// The start page now sends you to sign in again.
+	MustDo(t, ctx, chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("persona-hannah")))
+	if loc := MustGet(t, ctx, chromedp.Location()); !strings.Contains(loc, "/_sandbox/idp/") {
+		t.Errorf("after sign-out / went to %s", loc)
+	}
+}
+
+func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
+	p := MustStartPortal(t)
+	ctx := MustBrowser(t)
+	signInAs(t, ctx, p, "nora", "")
+	MustDo(t, ctx, screenshot("04-forbidden-nora"))
+	heading, body := text(t, ctx, "main h1"), text(t, ctx, "main")
+	if heading != "You need a depportal role" || !strings.Contains(body, "DepToken.Upload") {
+		t.Errorf("Nora sees %q: %s", heading, body)
+	}
+}
+
+func TestEveFromAnotherTenantIsRefused(t *testing.T) {
+	p := MustStartPortal(t)
+	ctx := MustBrowser(t)
+	signInAs(t, ctx, p, "eve", "")
+	MustDo(t, ctx, screenshot("05-wrong-tenant-eve"))
+	heading, body := text(t, ctx, "main h1"), text(t, ctx, "main")
+	if heading != "Wrong organisation" || !strings.Contains(body, "request ID") {
+		t.Errorf("Eve sees %q: %s", heading, body)
+	}
+	// No session was made: the start page asks for sign-in again.
+	MustDo(t, ctx, chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("persona-eve")))
+	if loc := MustGet(t, ctx, chromedp.Location()); !strings.Contains(loc, "/_sandbox/idp/") {
+		t.Errorf("Eve reached %s without signing in", loc)
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depportal/depportal/config"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listeningURL = regexp.MustCompile(`msg="depportal listening" mode=\w+ url=(\S+)`)
+
+// MustServe starts the real program through run, in sandbox mode on a random port, and waits
+// until /healthz answers. It returns the base URL and a stop function that returns run's error.
+func MustServe(tb testing.TB, env map[string]string) (string, func() error, *syncBuffer) {
+	tb.Helper()
+	if env == nil {
+		env = map[string]string{}
+	}
+	if env["DEPPORTAL_LISTEN"] == "" {
+		env["DEPPORTAL_LISTEN"] = "127.0.0.1:0"
+	}
+	if env["DEPPORTAL_DATA_DIR"] == "" {
+		env["DEPPORTAL_DATA_DIR"] = tb.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"depportal"}, func(k string) string { return env[k] }, strings.NewReader(""), out, io.Discard)
+	}()
+	var (
+		stopOnce sync.Once
+		stopErr  error
+	)
+	stop := func() error {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(20 * time.Second):
+				stopErr = errors.New("run did not return after cancel")
+			}
+		})
+		return stopErr
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningURL.FindStringSubmatch(out.String()); m != nil {
+			resp, err := http.Get(m[1] + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					tb.Cleanup(func() { stop() })
+					return m[1], stop, out
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			tb.Fatalf("run returned early: %v\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	tb.Fatalf("portal did not become healthy:\n%s", out.String())
+	return "", nil, nil
+}
+
+func TestServeSandboxStartsAndStops(t *testing.T) {
+	base, stop, out := MustServe(t, nil)
+	if !strings.HasPrefix(base, "http://localhost:") {
+		t.Errorf("sandbox URL = %s", base)
+	}
+	if !strings.Contains(out.String(), "Sandbox tenant ready") {
+		t.Error("no sandbox greeting printed")
+	}
+	// Ready once discovery against the embedded provider has loaded.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown: %v", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still serving after shutdown")
+	}
+}
+
+func TestSandboxKeepsItsKeysAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	_, stop, _ := MustServe(t, map[string]string{"DEPPORTAL_DATA_DIR": dir})
+	stop()
+	key1 := mustRead(t, dir+"/session.key")
+	_, stop, _ = MustServe(t, map[string]string{"DEPPORTAL_DATA_DIR": dir})
+	stop()
+	if key2 := mustRead(t, dir+"/session.key"); key1 != key2 {
+		t.Error("session key regenerated on restart")
+	}
+}
+
+func TestPartialTenantRefusesToStart(t *testing.T) {
+	env := map[string]string{"ENTRA_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "DEPPORTAL_LISTEN": "127.0.0.1:0"}
+	err := run(context.Background(), []string{"depportal", "serve"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err = %v, want a configuration error", err)
+	}
+	for _, want := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_SESSION_KEY"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"depportal", "--help"}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Variables {
+		if !strings.Contains(out.String(), v.Name) {
+			t.Errorf("--help does not list %s", v.Name)
+		}
+	}
+	if !strings.Contains(out.String(), "serve") {
+		t.Error("--help does not list the serve command")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"depportal", "--version"}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^depportal \S+ \(commit \S+, go1\.\d+`).MatchString(out.String()) {
+		t.Errorf("version = %q", out.String())
+	}
+}
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"depportal", "frobnicate"}, nil, nil, io.Discard, &errOut)
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(errOut.String(), "Usage:") {
+		t.Errorf("err = %v, stderr %q", err, errOut.String())
+	}
+}
+
+func mustRead(tb testing.TB, path string) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
