@@ -191,3 +191,15 @@ func mustRead(tb testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme := mustRead(t, "README.md")
+	if !strings.HasPrefix(readme, "# depportal\n\n```sh\ngo run .") {
+		t.Error("README must open with the two commands, go run . first")
+	}
+	for _, v := range config.Variables {
+		if !strings.Contains(readme, "| `"+v.Name+"` |") {
+			t.Errorf("README configuration table lacks %s", v.Name)
+		}
+	}
+}
