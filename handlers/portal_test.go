@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/sandbox"
@@ -99,7 +101,7 @@ func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
 		tb.Fatal(err)
 	}
 	// The server behind the handler, for tests that walk the route table.
-	s := &server{Deps: Deps{Config: cfg, Sandbox: mux}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
+	s := &server{Deps: Deps{Config: cfg, Sandbox: mux, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
 	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs}
 }
 
@@ -213,4 +215,9 @@ func (b *browser) cookie(name string) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+// echoContext gives a bare Echo context for tests of the error mapping.
+func (p *testPortal) echoContext(w http.ResponseWriter, r *http.Request) echo.Context {
+	return echo.New().NewContext(r, w)
 }
