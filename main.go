@@ -19,14 +19,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/sandbox"
 	"github.com/depportal/depportal/store"
 )
@@ -141,10 +142,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 	var sandboxHandler http.Handler
 	if cfg.Mode == config.ModeSandbox {
-		sandboxHandler, err = setUpSandbox(&cfg, logger)
+		tenant, err := setUpSandbox(&cfg, getenv, logger)
 		if err != nil {
 			return err
 		}
+		sandboxHandler = tenant
 	}
 
 	db, err := store.Open(ctx, cfg.DatabaseURL)
@@ -174,12 +176,28 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 
+	graph.Version = version
+	intune, err := graph.New(graph.Config{
+		BaseURL:          cfg.GraphBaseURL,
+		Timeout:          cfg.GraphTimeout,
+		DepTokenEncoding: cfg.DepTokenEncoding,
+	})
+	if err != nil {
+		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
+	}
+	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, SessionKey: cfg.SessionKey})
+	if err != nil {
+		return err
+	}
+
 	handler := handlers.New(handlers.Deps{
 		Config:   cfg,
 		Logger:   logger,
 		SignIn:   signIn,
 		Sessions: sessions,
 		Database: db,
+		Intune:   intune,
+		Renewals: renewals,
 		Sandbox:  sandboxHandler,
 	})
 	srv := &http.Server{
@@ -198,7 +216,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 
 	go discoverUntilReady(ctx, signIn, logger)
-	go sweepSessions(ctx, sessions, logger)
+	go sweep(ctx, logger, sessions.Sweep, renewals.Sweep)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -224,8 +242,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// setUpSandbox points the configuration at the embedded tenant and returns its handler.
-func setUpSandbox(cfg *config.Config, logger *slog.Logger) (http.Handler, error) {
+// setUpSandbox points the configuration at the embedded tenant and returns it.
+func setUpSandbox(cfg *config.Config, getenv func(string) string, logger *slog.Logger) (*sandbox.Tenant, error) {
 	if cfg.SessionKey == nil {
 		key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
 		if err != nil {
@@ -233,27 +251,28 @@ func setUpSandbox(cfg *config.Config, logger *slog.Logger) (http.Handler, error)
 		}
 		cfg.SessionKey = key
 	}
-	base := strings.TrimRight(cfg.PublicURL.String(), "/")
 	cfg.TenantID = sandbox.TenantID
 	cfg.ClientID = sandbox.ClientID
 	cfg.ClientSecret = auth.RandomToken() // both ends live in this process
-	cfg.AuthorityHost = base + "/_sandbox/idp"
-
-	idp, err := sandbox.NewIdP(sandbox.IdPConfig{
-		BaseURL:      base,
-		DataDir:      cfg.DataDir,
-		ClientSecret: cfg.ClientSecret,
-		Logger:       logger.With("component", "sandbox-idp"),
+	tenant, err := sandbox.NewTenant(sandbox.TenantConfig{
+		BaseURL:          cfg.PublicURL.String(),
+		DataDir:          cfg.DataDir,
+		ClientSecret:     cfg.ClientSecret,
+		DepTokenEncoding: cfg.DepTokenEncoding,
+		Faults:           getenv("DEPPORTAL_SANDBOX_FAULTS"),
+		// Two settings a page, so the portal's paging runs in the sandbox too.
+		PageSize: 2,
+		Logger:   logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start sandbox identity provider: %w", err)
+		return nil, err
 	}
-	if idp.Issuer() != cfg.Issuer() {
-		return nil, fmt.Errorf("sandbox issuer %s does not match the configured %s", idp.Issuer(), cfg.Issuer())
+	cfg.AuthorityHost = tenant.AuthorityHost()
+	cfg.GraphBaseURL = tenant.GraphBaseURL()
+	if tenant.IdP.Issuer() != cfg.Issuer() {
+		return nil, fmt.Errorf("sandbox issuer %s does not match the configured %s", tenant.IdP.Issuer(), cfg.Issuer())
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/_sandbox/idp/", idp)
-	return mux, nil
+	return tenant, nil
 }
 
 // loadOrCreateKey keeps the sandbox's session key across restarts, so sessions survive them.
@@ -295,7 +314,8 @@ func discoverUntilReady(ctx context.Context, signIn *auth.SignIn, logger *slog.L
 	}
 }
 
-func sweepSessions(ctx context.Context, sessions *auth.Sessions, logger *slog.Logger) {
+// sweep deletes expired sessions, sign-in transactions and old pending uploads every 5 minutes.
+func sweep(ctx context.Context, logger *slog.Logger, sweepers ...func(context.Context) (int64, error)) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -303,10 +323,12 @@ func sweepSessions(ctx context.Context, sessions *auth.Sessions, logger *slog.Lo
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := sessions.Sweep(ctx); err != nil {
-				logger.Warn("sweep sessions", "err", err)
-			} else if n > 0 {
-				logger.Debug("swept expired sessions", "count", n)
+			for _, f := range sweepers {
+				if n, err := f(ctx); err != nil {
+					logger.Warn("sweep", "err", err)
+				} else if n > 0 {
+					logger.Debug("swept expired rows", "count", n)
+				}
 			}
 		}
 	}

@@ -54,6 +54,9 @@ type Config struct {
 
 	TrustedProxies []netip.Prefix
 	LogLevel       slog.Level
+
+	GraphTimeout     time.Duration
+	DepTokenEncoding string // "raw" or "base64": how uploadDepToken's depToken carries the file
 }
 
 // Issuer is the OpenID issuer the ID tokens must name exactly. For Entra ID it is the tenant's
@@ -100,6 +103,8 @@ var Variables = []Variable{
 	{"ENTRA_CLIENT_SECRET", "(none: sandbox)", "Client secret of the app registration."},
 	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Sign-in authority; change for national clouds (e.g. https://login.microsoftonline.us)."},
 	{"GRAPH_BASE_URL", "https://graph.microsoft.com/beta", "Microsoft Graph beta endpoint; change for national clouds."},
+	{"DEPPORTAL_GRAPH_TIMEOUT", "30s", "Deadline for one Graph call, retries included."},
+	{"DEPPORTAL_DEP_TOKEN_ENCODING", "raw", "How the token file goes into uploadDepToken's depToken: raw (the file's text) or base64 (of the file). Graph does not document it."},
 	{"DEPPORTAL_DATABASE_URL", "sqlite file ./data/depportal.db", "sqlite:PATH or postgres://… for sessions and the audit trail."},
 	{"DEPPORTAL_SESSION_KEY", "generated into ./data/ in sandbox", "32 random bytes, base64 (openssl rand -base64 32). Required with ENTRA_*."},
 	{"DEPPORTAL_UPLOADER_ROLE", "DepToken.Upload", "App role that may renew tokens."},
@@ -219,6 +224,12 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
+	}
+
+	c.GraphTimeout = duration(get("DEPPORTAL_GRAPH_TIMEOUT"), 30*time.Second, "DEPPORTAL_GRAPH_TIMEOUT", bad)
+	c.DepTokenEncoding = orDefault(get("DEPPORTAL_DEP_TOKEN_ENCODING"), "raw")
+	if c.DepTokenEncoding != "raw" && c.DepTokenEncoding != "base64" {
+		bad("DEPPORTAL_DEP_TOKEN_ENCODING must be raw or base64, not %q", c.DepTokenEncoding)
 	}
 
 	if raw := get("DEPPORTAL_LOG_LEVEL"); raw != "" {

@@ -132,6 +132,8 @@ func TestEachProblemNamed(t *testing.T) {
 		{"bad proxies", map[string]string{"DEPPORTAL_TRUSTED_PROXIES": "10.0.0.0/8, nope"}, `"nope" is not a CIDR`},
 		{"bad listen", map[string]string{"DEPPORTAL_LISTEN": "8080"}, "DEPPORTAL_LISTEN"},
 		{"bad log level", map[string]string{"DEPPORTAL_LOG_LEVEL": "loud"}, "DEPPORTAL_LOG_LEVEL"},
+		{"bad encoding", map[string]string{"DEPPORTAL_DEP_TOKEN_ENCODING": "hex"}, "DEPPORTAL_DEP_TOKEN_ENCODING must be raw or base64"},
+		{"bad graph timeout", map[string]string{"DEPPORTAL_GRAPH_TIMEOUT": "-1s"}, "DEPPORTAL_GRAPH_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,18 +9,31 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
 
 var (
 	errCSRF      = errors.New("missing or wrong CSRF token")
 	errSignedOut = errors.New("not signed in")
+	errTooLarge  = echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
 )
 
-// forbiddenError: signed in, but without the role a route needs.
-type forbiddenError struct{ route string }
+// forbiddenError: signed in, but without the role a route needs. role is empty when the
+// person holds no portal role at all.
+type forbiddenError struct{ route, role string }
 
-func (e *forbiddenError) Error() string { return "no portal role for " + e.route }
+func (e *forbiddenError) Error() string { return "no portal role for " + e.route + " " + e.role }
+
+// inSetting says which token an error happened on, for the page's links.
+type inSetting struct {
+	ID  string
+	Err error
+}
+
+func (e *inSetting) Error() string { return e.Err.Error() }
+func (e *inSetting) Unwrap() error { return e.Err }
 
 // handleError is the one place where an error becomes a page. Internal errors are logged once
 // here with the request ID and never shown raw.
@@ -46,12 +59,21 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		he  *echo.HTTPError
 		sie *auth.SignInError
 		fe  *forbiddenError
+		ge  *graph.Error
 	)
 	home := views.Link{Label: "Go to the start page", Href: "/"}
 	signIn := views.Link{Label: "Sign in", Href: loginURL(c.Request().URL.RequestURI())}
 	switch {
 	case errors.As(err, &sie):
 		return s.signInProblem(sie), slog.LevelWarn
+	case errors.As(err, &fe) && fe.role != "":
+		return views.Problem{
+			Status:  http.StatusForbidden,
+			Heading: "This needs another depportal role",
+			Message: "Your account may use depportal, but not this part of it.",
+			Next:    fmt.Sprintf("Renewing tokens needs the app role %s. Ask your Entra ID administrator to assign it on the depportal enterprise application, then sign out and sign in again.", fe.role),
+			Actions: []views.Link{home},
+		}, slog.LevelWarn
 	case errors.As(err, &fe):
 		return views.Problem{
 			Status:  http.StatusForbidden,
@@ -68,6 +90,14 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Go back, reload the page and send the form again.",
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
+	case errors.Is(err, renewal.ErrPendingGone):
+		return views.Problem{
+			Status:  http.StatusGone,
+			Heading: "This review has expired",
+			Message: "The checked file waits only 10 minutes and can be sent once. It expired, was already sent, or was checked in another session. Nothing was sent by this request.",
+			Next:    "Open the token again and upload the file once more; if you already renewed it, its expiry date shows it.",
+			Actions: []views.Link{home},
+		}, slog.LevelInfo
 	case errors.Is(err, errSignedOut), errors.Is(err, auth.ErrReauthenticate):
 		return views.Problem{
 			Status:  http.StatusUnauthorized,
@@ -76,6 +106,13 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Sign in again; nothing was changed.",
 			Actions: []views.Link{{Label: "Sign in", Href: loginURL("/")}},
 		}, slog.LevelInfo
+	case errors.As(err, &ge):
+		path := c.Request().URL.Path
+		var in *inSetting
+		if errors.As(err, &in) {
+			path = "/settings/" + in.ID
+		}
+		return graphProblem(ge, path), graphLogLevel(ge)
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
@@ -88,7 +125,9 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		case http.StatusMethodNotAllowed:
 			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request.", Actions: []views.Link{home}}, slog.LevelInfo
 		case http.StatusRequestEntityTooLarge:
-			return views.Problem{Status: he.Code, Heading: "Too large", Message: "What you sent is larger than the portal accepts.", Actions: []views.Link{home}}, slog.LevelInfo
+			return views.Problem{Status: he.Code, Heading: "Too large", Message: "What you sent is larger than the portal accepts (256 KB). A server token file is about 3 KB: check you chose the .p7m file from Apple Business Manager.", Actions: []views.Link{home}}, slog.LevelInfo
+		case http.StatusBadRequest:
+			return views.Problem{Status: he.Code, Heading: "Bad request", Message: "The form could not be read. Reload the page and try again.", Actions: []views.Link{home}}, slog.LevelInfo
 		case http.StatusUnauthorized:
 			return views.Problem{Status: he.Code, Heading: "Please sign in", Message: "This page needs you to be signed in.", Actions: []views.Link{signIn}}, slog.LevelInfo
 		}

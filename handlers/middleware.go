@@ -158,13 +158,49 @@ func (s *server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		submitted := c.Request().Header.Get("X-CSRF-Token")
 		if submitted == "" {
-			submitted = c.FormValue("csrf_token")
+			if err := parseForm(c.Request()); err != nil {
+				return err
+			}
+			submitted = c.Request().FormValue("csrf_token")
 		}
 		if !s.Sessions.CheckCSRF(sess, submitted) {
 			return errCSRF
 		}
 		return next(c)
 	}
+}
+
+// maxBody bounds every request body: the largest legitimate one is a token upload (a token
+// is about 3 KiB, accepted up to 64 KiB) with its form fields.
+const maxBody = 256 << 10
+
+func (s *server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().ContentLength > maxBody {
+			return errTooLarge
+		}
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxBody)
+		return next(c)
+	}
+}
+
+// parseForm reads a urlencoded or multipart body once; a body over the limit is a 413, not a
+// missing field.
+func parseForm(r *http.Request) error {
+	var err error
+	if strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
+		err = r.ParseMultipartForm(maxBody)
+	} else {
+		err = r.ParseForm()
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errTooLarge
+	}
+	if err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return echo.NewHTTPError(http.StatusBadRequest, "malformed form")
+	}
+	return nil
 }
 
 // guard enforces a route's access level.
@@ -183,6 +219,9 @@ func (s *server) guard(a access) echo.MiddlewareFunc {
 			}
 			if !s.roles.Any(sess.Identity) {
 				return &forbiddenError{route: c.Path()}
+			}
+			if a == uploader && !sess.Identity.HasRole(s.roles.Uploader) {
+				return &forbiddenError{route: c.Path(), role: s.roles.Uploader}
 			}
 			return next(c)
 		}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/sandbox"
 	"github.com/depportal/depportal/store"
 )
@@ -29,6 +31,8 @@ type testPortal struct {
 	server   *server
 	sessions *auth.Sessions
 	logs     *syncBuffer
+	tenant   *sandbox.Tenant
+	db       *store.DB
 }
 
 type syncBuffer struct {
@@ -52,6 +56,11 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
 	tb.Helper()
+	return newTestPortalWith(tb, env, func(*sandbox.TenantConfig) {})
+}
+
+func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.TenantConfig)) *testPortal {
+	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	tb.Cleanup(srv.Close)
@@ -72,12 +81,20 @@ func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
 
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	idp, err := sandbox.NewIdP(sandbox.IdPConfig{BaseURL: srv.URL, DataDir: dir, ClientSecret: cfg.ClientSecret, Logger: logger})
+	tc := sandbox.TenantConfig{
+		BaseURL: srv.URL, DataDir: dir, ClientSecret: cfg.ClientSecret, PageSize: 2,
+		DepTokenEncoding: cfg.DepTokenEncoding, Logger: logger,
+	}
+	tune(&tc)
+	tenant, err := sandbox.NewTenant(tc)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/_sandbox/idp/", idp)
+	cfg.GraphBaseURL = tenant.GraphBaseURL()
+	intune, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, DepTokenEncoding: cfg.DepTokenEncoding})
+	if err != nil {
+		tb.Fatal(err)
+	}
 
 	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "t.db"))
 	if err != nil {
@@ -95,14 +112,18 @@ func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: mux})
+	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, SessionKey: cfg.SessionKey})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: tenant, Intune: intune, Renewals: renewals})
 	srv.Config.Handler = h
 	if err := signIn.Discover(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	// The server behind the handler, for tests that walk the route table.
-	s := &server{Deps: Deps{Config: cfg, Sandbox: mux, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
-	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs}
+	s := &server{Deps: Deps{Config: cfg, Sandbox: tenant, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
+	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so each hop is visible.

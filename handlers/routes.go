@@ -14,6 +14,8 @@ const (
 	public access = iota
 	// anyRole routes need a session holding the uploader or the auditor role.
 	anyRole
+	// uploader routes need the uploader role: they read and renew tokens.
+	uploader
 )
 
 type route struct {
@@ -35,6 +37,10 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/signed-out", public, s.signedOut},
 
 		{http.MethodGet, "/", anyRole, s.home},
+		{http.MethodGet, "/settings/:id", uploader, s.setting},
+		{http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey},
+		{http.MethodPost, "/settings/:id/upload", uploader, s.upload},
+		{http.MethodPost, "/uploads/:id/confirm", uploader, s.confirm},
 	}
 	if s.Sandbox != nil {
 		sandbox := echo.WrapHandler(s.Sandbox)

@@ -21,7 +21,8 @@ func examplePath(pattern string) string {
 	case "/_sandbox/*":
 		return "/_sandbox/idp/nowhere"
 	}
-	return strings.ReplaceAll(pattern, "*", "x")
+	// A real sandbox token, so a permitted request reaches the handler's own logic.
+	return strings.ReplaceAll(pattern, ":id", "0b6f9a4e-2c1d-4e8f-9a3b-5d7c1e2f4a61")
 }
 
 func isRedirectToLogin(p page) bool {
@@ -37,6 +38,8 @@ func TestRouteGuards(t *testing.T) {
 	MustSignIn(t, hannah, "hannah", "/")
 	nora := p.browser(t)
 	MustSignIn(t, nora, "nora", "/")
+	avery := p.browser(t)
+	MustSignIn(t, avery, "avery", "/")
 
 	routes := p.server.routes()
 	if len(routes) < 8 {
@@ -75,6 +78,26 @@ func TestRouteGuards(t *testing.T) {
 				hp := hannah.get("/")
 				got = send(hannah, csrfOrEmpty(hp.body))
 				if got.status >= 400 {
+					t.Errorf("Hannah (uploader): %d", got.status)
+				}
+			case uploader:
+				got := send(anon, "")
+				if isSafeMethod(r.Method) && !isRedirectToLogin(got) {
+					t.Errorf("anonymous GET: %d %s, want redirect to sign-in", got.status, got.header.Get("Location"))
+				}
+				if !isSafeMethod(r.Method) && got.status != http.StatusUnauthorized {
+					t.Errorf("anonymous %s: %d, want 401", r.Method, got.status)
+				}
+				got = send(nora, csrfOrEmpty(nora.get("/").body))
+				if got.status != http.StatusForbidden || !strings.Contains(got.body, "You need a depportal role") {
+					t.Errorf("Nora (no role): %d, want the 403 page", got.status)
+				}
+				got = send(avery, csrfOrEmpty(avery.get("/").body))
+				if got.status != http.StatusForbidden || !strings.Contains(got.body, "DepToken.Upload") {
+					t.Errorf("Avery (auditor only): %d, want the 403 page naming DepToken.Upload", got.status)
+				}
+				got = send(hannah, csrfOrEmpty(hannah.get("/").body))
+				if got.status == http.StatusUnauthorized || got.status == http.StatusForbidden || isRedirectToLogin(got) {
 					t.Errorf("Hannah (uploader): %d", got.status)
 				}
 			default:

@@ -19,12 +19,21 @@ import (
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
 
 // Pinger reports whether the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Intune is what the pages read from Graph directly; *graph.Client implements it.
+type Intune interface {
+	ListOnboardingSettings(ctx context.Context, cred graph.Credentials) ([]graph.OnboardingSetting, error)
+	GetOnboardingSetting(ctx context.Context, cred graph.Credentials, id string) (graph.OnboardingSetting, error)
+	GetEncryptionPublicKey(ctx context.Context, cred graph.Credentials, id string) (string, error)
 }
 
 // Deps is everything the HTTP layer needs, passed in once.
@@ -34,6 +43,8 @@ type Deps struct {
 	SignIn   *auth.SignIn
 	Sessions *auth.Sessions
 	Database Pinger
+	Intune   Intune
+	Renewals *renewal.Service
 	// Sandbox serves /_sandbox/ in sandbox mode; nil in tenant mode.
 	Sandbox http.Handler
 	Now     func() time.Time
@@ -61,7 +72,7 @@ func New(deps Deps) http.Handler {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(deps.Config)
 
-	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.loadSession, s.checkCSRF)
+	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.limitBody, s.loadSession, s.checkCSRF)
 	for _, r := range s.routes() {
 		e.Add(r.Method, r.Path, r.Handler, s.guard(r.Access))
 	}

@@ -27,6 +27,14 @@ type Problem struct {
 	Next      string // what to do now, one sentence
 	RequestID string // for a support ticket
 	Actions   []Link
+	Support   []Fact // identifiers from Intune for a support ticket
+	Causes    []string
+}
+
+// Fact is a labelled value, e.g. a request ID for a support ticket.
+type Fact struct {
+	Label string
+	Value string
 }
 
 // Link is a call to action.
@@ -41,4 +49,62 @@ type Home struct {
 	CanAudit     bool
 	UploaderRole string
 	AuditorRole  string
+	Tokens       []Token
+	TokensError  *Problem // the token list could not be read
+}
+
+// Token is one enrollment program token (an Intune depOnboardingSetting) as listed.
+type Token struct {
+	ID           string
+	Name         string
+	Program      string // "Apple Business Manager" or "Apple School Manager"
+	AppleID      string
+	Expiry       string // date, or "unknown"
+	DaysLeft     int
+	State        string // "expired", "soon" (30 days or less), "ok", or "" when unknown
+	LastSync     string
+	Devices      int
+	LastModified string
+}
+
+// RenewForm is the renewal form with what the person typed and what is wrong with it.
+type RenewForm struct {
+	AppleID string
+	Errors  map[string]string // field name → message
+}
+
+// SettingPage shows one token and its renewal form.
+type SettingPage struct {
+	Token Token
+	Form  RenewForm
+}
+
+// Review is the pre-flight review of an upload.
+type Review struct {
+	Token      Token
+	AppleID    string
+	FileName   string
+	FileSHA256 string
+	Checks     []Check
+	PendingID  string // empty: a check failed, nothing to confirm
+	ExpiresAt  string
+	AckMissing bool // the confirmation came back without a required tick
+}
+
+// Check is one line of the review.
+type Check struct {
+	Title         string
+	Verdict       string // pass, warn, fail
+	Message       string
+	Ack           string // form value of the tick box this warning needs
+	PublicKeyHref string
+}
+
+// Result is the page after a successful renewal.
+type Result struct {
+	Token          Token
+	AppleID        string
+	Before         string
+	ReadBackFailed bool
+	Support        []Fact
 }

@@ -1,0 +1,360 @@
+package handlers
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/depportal/depportal/sandbox"
+)
+
+const (
+	abmSoon    = "0b6f9a4e-2c1d-4e8f-9a3b-5d7c1e2f4a61" // Contoso ABM, expires in 9 days
+	abmExpired = "4e2d8c1a-7b3f-4a9e-8d6c-2f1e5a9b3c72" // Contoso Retail ABM, expired 3 days ago
+	asm        = "9a1c3e5f-6b2d-4f8a-8c7e-1d3f5b7a9c83" // Contoso Schools ASM
+)
+
+// MustSample returns a sample file the sandbox serves.
+func MustSample(tb testing.TB, p *testPortal, settingID string, kind sandbox.SampleKind) sandbox.Sample {
+	tb.Helper()
+	for _, s := range p.tenant.Graph.Samples() {
+		if s.SettingID == settingID && s.Kind == kind {
+			return s
+		}
+	}
+	tb.Fatalf("no sample %s for %q", kind, settingID)
+	return sandbox.Sample{}
+}
+
+// postUpload sends the renewal form as a browser would (multipart).
+func (b *browser) postUpload(settingID, csrf, appleID, fileName string, file []byte) page {
+	b.tb.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("csrf_token", csrf)
+	w.WriteField("apple_id", appleID)
+	if file != nil {
+		fw, _ := w.CreateFormFile("token_file", fileName)
+		fw.Write(file)
+	}
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, b.base+"/settings/"+settingID+"/upload", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", b.base)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+var confirmAction = regexp.MustCompile(`action="/uploads/([^"/]+)/confirm"`)
+
+func (b *browser) confirm(review page, acks ...string) page {
+	b.tb.Helper()
+	m := confirmAction.FindStringSubmatch(review.body)
+	if m == nil {
+		b.tb.Fatalf("review page has no confirm form:\n%s", review.body)
+	}
+	form := map[string][]string{"csrf_token": {csrfFrom(b.tb, review.body)}, "ack": acks}
+	return b.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", form, map[string]string{"Origin": b.base})
+}
+
+func signedInHannah(t *testing.T, p *testPortal) (*browser, string) {
+	t.Helper()
+	b := p.browser(t)
+	home, _ := MustSignIn(t, b, "hannah", "/")
+	return b, csrfFrom(t, home.body)
+}
+
+func TestRenewTokenEndToEnd(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+
+	home := b.get("/")
+	for _, want := range []string{"Contoso ABM", "Contoso Retail ABM", "Contoso Schools ASM", "Apple School Manager", "9 days left", "Expired 3 days ago", `id="renew-` + abmSoon + `"`} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("home page lacks %q", want)
+		}
+	}
+
+	form := b.get("/settings/" + abmSoon)
+	if form.status != http.StatusOK || !strings.Contains(form.body, `value="abm-admin@contoso.com"`) || !strings.Contains(form.body, `name="token_file"`) {
+		t.Fatalf("renewal form: %d\n%s", form.status, form.body)
+	}
+
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if review.status != http.StatusOK || strings.Count(review.body, `data-verdict="pass"`) < 3 || strings.Contains(review.body, `data-verdict="fail"`) {
+		t.Fatalf("review: %d\n%s", review.status, review.body)
+	}
+	if n := len(p.tenant.Graph.Received()); n != 0 {
+		t.Fatalf("Intune received %d uploads before confirmation", n)
+	}
+
+	result := b.confirm(review)
+	if result.status != http.StatusOK || !strings.Contains(result.body, "Token renewed") {
+		t.Fatalf("result: %d\n%s", result.status, result.body)
+	}
+	for _, want := range []string{"Request ID", "Client request ID", "204 No Content"} {
+		if !strings.Contains(result.body, want) {
+			t.Errorf("result page lacks %q", want)
+		}
+	}
+	inAYear := time.Now().AddDate(1, 0, 0).UTC().Format("2 Jan 2006")
+	if !strings.Contains(result.body, inAYear) {
+		t.Errorf("result page does not show the new expiry %s", inAYear)
+	}
+	got := p.tenant.Graph.Received()
+	if len(got) != 1 || got[0].SettingID != abmSoon || !got[0].Applied {
+		t.Fatalf("Intune received %+v", got)
+	}
+	if home := b.get("/"); !strings.Contains(home.body, inAYear) {
+		t.Error("home page does not show the renewed expiry")
+	}
+}
+
+func TestRenewFormValidation(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	tests := []struct {
+		name, appleID string
+		file          []byte
+		want          string
+	}{
+		{"no Apple ID", "  ", valid.Data, "Enter the Apple ID used to create the original token"},
+		{"not an email", "abm admin", valid.Data, "This does not look like an Apple ID"},
+		{"display name form", "Admin <abm-admin@contoso.com>", valid.Data, "This does not look like an Apple ID"},
+		{"too long", strings.Repeat("a", 250) + "@contoso.com", valid.Data, "An Apple ID is at most 254 characters"},
+		{"no file", "abm-admin@contoso.com", nil, "Choose the server token file (.p7m)"},
+		{"empty file", "abm-admin@contoso.com", []byte{}, "The chosen file is empty"},
+		{"file over 64 KB", "abm-admin@contoso.com", bytes.Repeat([]byte("A"), 70<<10), "a server token is about 3 KB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := b.postUpload(abmSoon, csrf, tt.appleID, "token.p7m", tt.file)
+			if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, tt.want) {
+				t.Fatalf("%d, page lacks %q:\n%s", got.status, tt.want, got.body)
+			}
+			if !strings.Contains(got.body, `class="field-error"`) {
+				t.Error("message not shown beside its field")
+			}
+			// What the person typed is kept (the file input cannot be).
+			if kept := strings.TrimSpace(tt.appleID); kept != "" && len(kept) < 200 && !strings.Contains(got.body, `value="`+htmlEscape(kept)+`"`) {
+				t.Errorf("Apple ID %q not kept in the form", kept)
+			}
+		})
+	}
+	if n := len(p.tenant.Graph.Received()); n != 0 {
+		t.Errorf("Intune received %d uploads", n)
+	}
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("<", "&lt;", ">", "&gt;", `"`, "&#34;", "&", "&amp;").Replace(s)
+}
+
+func TestRequestOverLimitIsRefused(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	got := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", "huge.p7m", bytes.Repeat([]byte("A"), 300<<10))
+	if got.status != http.StatusRequestEntityTooLarge || !strings.Contains(got.body, "about 3 KB") {
+		t.Errorf("300 KB upload: %d", got.status)
+	}
+}
+
+func TestWrongKeyTokenStoppedBeforeIntune(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	wrong := MustSample(t, p, abmSoon, sandbox.SampleWrongKey)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", wrong.FileName, wrong.Data)
+	if review.status != http.StatusUnprocessableEntity || !strings.Contains(review.body, "made for another MDM server") {
+		t.Fatalf("review: %d\n%s", review.status, review.body)
+	}
+	if !strings.Contains(review.body, "/settings/"+abmSoon+"/public-key") || confirmAction.MatchString(review.body) {
+		t.Error("mismatch page must link the public key and offer no confirmation")
+	}
+	if n := len(p.tenant.Graph.Received()); n != 0 {
+		t.Errorf("Intune received %d uploads", n)
+	}
+}
+
+func TestWrongFilesNamed(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	for kind, want := range map[sandbox.SampleKind]string{
+		sandbox.SampleVPPToken: "Apps and Books",
+		sandbox.SampleAPNsCert: "certificate",
+	} {
+		s := MustSample(t, p, "", kind)
+		got := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", s.FileName, s.Data)
+		if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, want) || confirmAction.MatchString(got.body) {
+			t.Errorf("%s: %d, want a failed check naming %q", kind, got.status, want)
+		}
+	}
+}
+
+func TestChangedAppleIDNeedsConfirmation(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "new-admin@contoso.com", valid.FileName, valid.Data)
+	if !strings.Contains(review.body, `data-verdict="warn"`) || !strings.Contains(review.body, `name="ack" value="apple_id_change"`) {
+		t.Fatalf("no Apple ID warning with a tick box:\n%s", review.body)
+	}
+	again := b.confirm(review)
+	if again.status != http.StatusUnprocessableEntity || !strings.Contains(again.body, "Tick each box") {
+		t.Fatalf("confirm without the tick: %d", again.status)
+	}
+	if n := len(p.tenant.Graph.Received()); n != 0 {
+		t.Fatalf("sent without the tick (%d)", n)
+	}
+	done := b.confirm(again, "apple_id_change")
+	if done.status != http.StatusOK || !strings.Contains(done.body, "new-admin@contoso.com") {
+		t.Fatalf("confirm with the tick: %d\n%s", done.status, done.body)
+	}
+}
+
+func TestDoubleSubmitRefused(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if first := b.confirm(review); first.status != http.StatusOK {
+		t.Fatalf("first confirm: %d", first.status)
+	}
+	second := b.confirm(review)
+	if second.status != http.StatusGone || !strings.Contains(second.body, "This review has expired") {
+		t.Errorf("second confirm of the same review: %d", second.status)
+	}
+	// The same file again within 10 minutes: a warning that needs a tick.
+	again := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if !strings.Contains(again.body, `name="ack" value="duplicate"`) {
+		t.Errorf("re-upload of the same file not flagged:\n%s", again.body)
+	}
+	if n := len(p.tenant.Graph.Received()); n != 1 {
+		t.Errorf("Intune received %d uploads, want 1", n)
+	}
+}
+
+func TestReviewBelongsToItsSession(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	other, _ := signedInHannah(t, p)
+	m := confirmAction.FindStringSubmatch(review.body)
+	otherHome := other.get("/")
+	got := other.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", map[string][]string{"csrf_token": {csrfFrom(t, otherHome.body)}}, map[string]string{"Origin": other.base})
+	if got.status != http.StatusGone {
+		t.Errorf("another session confirmed the review: %d", got.status)
+	}
+}
+
+func TestIntuneRejectionPage(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	got := b.confirm(review, ackAll(review)...)
+	if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, "Intune rejected the token") {
+		t.Fatalf("rejection: %d\n%s", got.status, got.body)
+	}
+	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "Date", "another MDM server"} {
+		if !strings.Contains(got.body, want) {
+			t.Errorf("rejection page lacks %q", want)
+		}
+	}
+}
+
+var ackValue = regexp.MustCompile(`name="ack" value="([^"]+)"`)
+
+func ackAll(review page) []string {
+	var out []string
+	for _, m := range ackValue.FindAllStringSubmatch(review.body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func TestGraphFailurePages(t *testing.T) {
+	tests := []struct {
+		fault  string
+		status int
+		want   []string
+	}{
+		{"upload=429:120", http.StatusTooManyRequests, []string{"Intune is busy", "Try again after 120 seconds", "Request ID"}},
+		{"upload=503*always", http.StatusServiceUnavailable, []string{"Intune is not answering", "Nothing was changed"}},
+		{"upload=drop", http.StatusGatewayTimeout, []string{"We do not know whether Intune received the token", "Check the token", "/settings/" + abmSoon}},
+		{"upload=403", http.StatusForbidden, []string{"Your Intune role does not allow this", "Update token"}},
+		{"upload=401*always", http.StatusUnauthorized, []string{"Please sign in again", "/auth/login?return_to=%2Fsettings%2F" + abmSoon}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fault, func(t *testing.T) {
+			p := newTestPortal(t, nil)
+			faults, err := sandbox.ParseFaults(tt.fault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for op, fs := range faults {
+				for _, f := range fs {
+					p.tenant.Graph.InjectFault(op, f)
+				}
+			}
+			b, csrf := signedInHannah(t, p)
+			valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+			review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+			got := b.confirm(review)
+			if got.status != tt.status {
+				t.Errorf("status %d, want %d", got.status, tt.status)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(got.body, want) {
+					t.Errorf("page lacks %q", want)
+				}
+			}
+			if strings.Contains(got.body, "{") && strings.Contains(got.body, `"error"`) {
+				t.Error("raw JSON on the page")
+			}
+		})
+	}
+}
+
+func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
+	p := newTestPortalWith(t, nil, func(tc *sandbox.TenantConfig) { tc.AccessTokenLifetime = time.Second })
+	b, csrf := signedInHannah(t, p)
+	var before []byte
+	p.db.SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&before)
+	time.Sleep(1100 * time.Millisecond) // the access token has expired
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := b.confirm(review); got.status != http.StatusOK {
+		t.Fatalf("upload after expiry: %d\n%s", got.status, got.body)
+	}
+	var after []byte
+	p.db.SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&after)
+	if bytes.Equal(before, after) {
+		t.Error("the session's tokens were not refreshed and saved")
+	}
+}
+
+func TestPublicKeyDownload(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, _ := signedInHannah(t, p)
+	got := b.get("/settings/" + abmSoon + "/public-key")
+	lines := strings.Split(strings.TrimSpace(got.body), "\n")
+	if got.status != http.StatusOK || len(lines) != 3 || lines[0] != "-----BEGIN CERTIFICATE-----" || lines[2] != "-----END CERTIFICATE-----" {
+		t.Fatalf("public key: %d\n%s", got.status, got.body)
+	}
+	if cd := got.header.Get("Content-Disposition"); !strings.Contains(cd, `filename="Contoso_ABM_public_key.pem"`) {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+}

@@ -1,0 +1,204 @@
+package sandbox
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fault is a failure the simulator plays on a call instead of, or before, answering it, so
+// that the portal's handling of Intune's bad days can be shown and tested.
+type Fault struct {
+	Status     int           // answer with this status and a Graph error instead of the call's answer
+	RetryAfter time.Duration // with 429 (default 10s) or 503: the Retry-After header
+	HTML       bool          // with Status (502 when zero): an HTML error page instead of JSON
+	Drop       bool          // close the connection without a response, after reading the body
+	AfterApply bool          // with Drop: carry out the call first, so only the response is lost
+	Latency    time.Duration // wait this long first, then answer (or play the rest of the fault)
+	Times      int           // how many calls of the operation it covers: 0 or 1 once, Always every call
+}
+
+// Always makes a Fault cover every call from now on.
+const Always = -1
+
+const defaultRetryAfter = 10 * time.Second
+
+// String is the fault in DEPPORTAL_SANDBOX_FAULTS syntax, without the count.
+func (f Fault) String() string {
+	var parts []string
+	if f.Latency > 0 {
+		parts = append(parts, "latency:"+f.Latency.String())
+	}
+	switch {
+	case f.Drop && f.AfterApply:
+		parts = append(parts, "lost")
+	case f.Drop:
+		parts = append(parts, "drop")
+	case f.HTML:
+		parts = append(parts, strconv.Itoa(f.Status)+"html")
+	case f.Status != 0 && f.RetryAfter > 0:
+		parts = append(parts, fmt.Sprintf("%d:%d", f.Status, int(f.RetryAfter/time.Second)))
+	case f.Status != 0:
+		parts = append(parts, strconv.Itoa(f.Status))
+	}
+	return strings.Join(parts, "+")
+}
+
+var faultStatuses = []int{
+	http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
+// ParseFaults reads DEPPORTAL_SANDBOX_FAULTS: a comma-separated list of op=kind[*count].
+//
+//	op     list | get | publicKey | upload | sync | generateKey
+//	kind   429[:N]    Too Many Requests, Retry-After: N seconds (default 10), Intune's envelope
+//	       503[:N]    Service Unavailable (Graph's error), Retry-After when N is given
+//	       401 | 403 | 500 | 502 | 504
+//	                  that status with the error Graph or Intune sends with it (403: the
+//	                  person lacks the Intune role that allows Update token)
+//	       502html    a 502 whose body is a gateway's HTML page, not JSON
+//	       drop       read the request, then close the connection without a response; the
+//	                  call is not carried out
+//	       lost       carry out the call (an upload is taken), then close the connection:
+//	                  the client cannot know that it worked
+//	       latency:D  wait D (a Go duration such as 2s or 500ms), then answer normally
+//	count  how many calls the entry covers: a number (default 1) or "always"
+//
+// Entries for one operation queue in order: "upload=429,upload=drop" throttles the first upload,
+// drops the second, and lets the third through. Example:
+// "upload=429:30,list=503,get=latency:2s*always,upload=502html".
+func ParseFaults(spec string) (map[Operation][]Fault, error) {
+	faults := make(map[Operation][]Fault)
+	for entry := range strings.SplitSeq(spec, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		opName, kind, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want op=kind", entry)
+		}
+		op, ok := operationNamed(strings.TrimSpace(opName))
+		if !ok {
+			return nil, fmt.Errorf("%q: unknown operation %q (want one of %s)", entry, opName, operationList())
+		}
+		kind, count, hasCount := strings.Cut(strings.TrimSpace(kind), "*")
+		f, err := parseFaultKind(kind)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", entry, err)
+		}
+		if hasCount {
+			if count == "always" {
+				f.Times = Always
+			} else if n, err := strconv.Atoi(count); err == nil && n > 0 {
+				f.Times = n
+			} else {
+				return nil, fmt.Errorf("%q: count %q is neither a positive number nor \"always\"", entry, count)
+			}
+		}
+		faults[op] = append(faults[op], f)
+	}
+	return faults, nil
+}
+
+func parseFaultKind(kind string) (Fault, error) {
+	name, arg, hasArg := strings.Cut(kind, ":")
+	switch name {
+	case "drop", "lost":
+		if hasArg {
+			return Fault{}, fmt.Errorf("%s takes no argument", name)
+		}
+		return Fault{Drop: true, AfterApply: name == "lost"}, nil
+	case "502html":
+		if hasArg {
+			return Fault{}, fmt.Errorf("%s takes no argument", name)
+		}
+		return Fault{Status: http.StatusBadGateway, HTML: true}, nil
+	case "latency":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d <= 0 {
+			return Fault{}, fmt.Errorf("latency needs a positive duration such as 2s, not %q", arg)
+		}
+		return Fault{Latency: d}, nil
+	}
+	status, err := strconv.Atoi(name)
+	if err != nil || !slices.Contains(faultStatuses, status) {
+		return Fault{}, fmt.Errorf("unknown fault %q (want 401, 403, 429[:N], 500, 502, 502html, 503[:N], 504, drop, lost or latency:D)", kind)
+	}
+	f := Fault{Status: status}
+	if hasArg {
+		if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+			return Fault{}, fmt.Errorf("only 429 and 503 take a Retry-After")
+		}
+		d, err := parseRetryAfter(arg)
+		if err != nil {
+			return Fault{}, err
+		}
+		f.RetryAfter = d
+	}
+	return f, nil
+}
+
+func parseRetryAfter(arg string) (time.Duration, error) {
+	if n, err := strconv.Atoi(arg); err == nil && n > 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	if d, err := time.ParseDuration(arg); err == nil && d >= time.Second {
+		return d.Round(time.Second), nil
+	}
+	return 0, fmt.Errorf("the Retry-After %q is not a number of seconds", arg)
+}
+
+func operationNamed(name string) (Operation, bool) {
+	for _, op := range operations {
+		if strings.EqualFold(string(op), name) {
+			return op, true
+		}
+	}
+	return "", false
+}
+
+func operationList() string {
+	names := make([]string, len(operations))
+	for i, op := range operations {
+		names[i] = string(op)
+	}
+	return strings.Join(names, ", ")
+}
+
+// InjectFault queues f for the next calls of op (f.Times of them), after any fault already
+// queued for it. It panics on an operation the simulator does not have: that is a test's bug.
+func (g *Graph) InjectFault(op Operation, f Fault) {
+	if _, ok := operationNamed(string(op)); !ok {
+		panic(fmt.Sprintf("sandbox graph: InjectFault: unknown operation %q", op))
+	}
+	if f.HTML && f.Status == 0 {
+		f.Status = http.StatusBadGateway
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.faults[op] = append(g.faults[op], f)
+}
+
+// takeFault returns the fault for this call of op, if one is queued, and uses it up.
+func (g *Graph) takeFault(op Operation) (Fault, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	queue := g.faults[op]
+	if len(queue) == 0 {
+		return Fault{}, false
+	}
+	f := queue[0]
+	switch {
+	case f.Times == Always:
+	case f.Times > 1:
+		queue[0].Times--
+	default:
+		g.faults[op] = queue[1:]
+	}
+	return f, true
+}
