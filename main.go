@@ -42,6 +42,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code)) // the command has said why already
+		}
 		fmt.Fprintln(os.Stderr, "depportal:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -56,6 +60,18 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// exitCode ends the program with a status a subcommand chose, after it printed its reason.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+func codeToError(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitCode(code)
+}
+
 // run is the whole program; tests call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -65,6 +81,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return serve(ctx, getenv, stdout)
+	case "token":
+		if len(args) < 3 || args[2] != "inspect" {
+			fmt.Fprintln(stderr, "usage: depportal token inspect [--json] [--cert CERT.pem] FILE")
+			return exitCode(2)
+		}
+		return codeToError(runTokenInspect(args[3:], stdout, stderr))
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -104,6 +126,8 @@ func printHelp(w io.Writer) {
 Usage:
   depportal [serve]    start the portal (the default). With no ENTRA_* variables set it starts
                        the sandbox tenant at http://localhost:8080.
+  depportal token inspect [--json] [--cert CERT.pem] FILE
+                       say what a server token file is, and whether it was made for CERT
   depportal version    print version, commit and Go version
   depportal help       this text
 

@@ -299,7 +299,7 @@ func TestEveFromAnotherTenantIsRefused(t *testing.T) {
 	signInAs(t, ctx, p, "eve", "")
 	MustDo(t, ctx, screenshot("05-wrong-tenant-eve"))
 	heading, body := text(t, ctx, "main h1"), text(t, ctx, "main")
-	if heading != "Wrong organisation" || !strings.Contains(body, "request ID") {
+	if heading != "Wrong organisation" || !strings.Contains(body, "Portal request ID") {
 		t.Errorf("Eve sees %q: %s", heading, body)
 	}
 	// No session was made: the start page asks for sign-in again.

@@ -119,7 +119,7 @@ func TestCallbackProblemsShowPages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		page := b.get("/auth/callback" + tt.query)
-		if page.status < 400 || !strings.Contains(page.body, tt.want) || !strings.Contains(page.body, "request ID") {
+		if page.status < 400 || !strings.Contains(page.body, tt.want) || !strings.Contains(page.body, "Portal request ID") {
 			t.Errorf("callback%s: %d, page lacks %q", tt.query, page.status, tt.want)
 		}
 	}
