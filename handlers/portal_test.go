@@ -13,7 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +35,7 @@ type testPortal struct {
 	logs     *syncBuffer
 	tenant   *sandbox.Tenant
 	db       *store.DB
+	simTime  *atomic.Int64 // time spent inside the Intune simulator's handler
 }
 
 type syncBuffer struct {
@@ -116,14 +119,22 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: tenant, Intune: intune, Renewals: renewals})
+	simTime := &atomic.Int64{}
+	timedTenant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		tenant.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, "/_sandbox/graph/") {
+			simTime.Add(int64(time.Since(start)))
+		}
+	})
+	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals})
 	srv.Config.Handler = h
 	if err := signIn.Discover(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	// The server behind the handler, for tests that walk the route table.
 	s := &server{Deps: Deps{Config: cfg, Sandbox: tenant, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
-	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db}
+	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so each hop is visible.
