@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return exitCode(2)
 		}
 		return codeToError(runTokenInspect(args[3:], stdout, stderr))
+	case "healthcheck":
+		return healthcheck(ctx, getenv, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -128,6 +130,9 @@ Usage:
                        the sandbox tenant at http://localhost:8080.
   depportal token inspect [--json] [--cert CERT.pem] FILE
                        say what a server token file is, and whether it was made for CERT
+  depportal healthcheck
+                       exit 0 if the portal on DEPPORTAL_LISTEN answers /healthz (for
+                       container HEALTHCHECKs: the image has no shell or curl)
   depportal version    print version, commit and Go version
   depportal help       this text
 
@@ -138,6 +143,37 @@ Environment:
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, v.Default, v.Meaning)
 	}
 	tw.Flush()
+}
+
+// healthcheck asks the local portal's /healthz; the container image has no curl.
+func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	listen := getenv("DEPPORTAL_LISTEN")
+	if listen == "" {
+		listen = ":8080"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return usageError{fmt.Sprintf("DEPPORTAL_LISTEN %q is not host:port", listen)}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %s", resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }
 
 // serve runs the portal until ctx ends.

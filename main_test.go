@@ -203,3 +203,17 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	base, stop, _ := MustServe(t, nil)
+	port := base[strings.LastIndex(base, ":")+1:]
+	env := map[string]string{"DEPPORTAL_LISTEN": "127.0.0.1:" + port}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"depportal", "healthcheck"}, func(k string) string { return env[k] }, nil, &out, io.Discard); err != nil {
+		t.Fatalf("healthcheck against a running portal: %v", err)
+	}
+	stop()
+	if err := run(context.Background(), []string{"depportal", "healthcheck"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard); err == nil {
+		t.Error("healthcheck passed with the portal stopped")
+	}
+}
