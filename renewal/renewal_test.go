@@ -1,0 +1,245 @@
+package renewal_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
+	"github.com/depportal/depportal/store"
+)
+
+const tokenFile = "Contoso MDM_Token_2026-11-29T07-12-45Z_smime.p7m" // encrypted to intune-a
+
+// fakeIntune answers like Intune for one setting whose key is intune-a.
+type fakeIntune struct {
+	mu       sync.Mutex
+	setting  graph.OnboardingSetting
+	certPEM  string
+	uploads  int
+	uploadFn func() (graph.CallInfo, error)
+}
+
+func (f *fakeIntune) GetOnboardingSetting(context.Context, graph.Credentials, string) (graph.OnboardingSetting, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.setting, nil
+}
+
+func (f *fakeIntune) GetEncryptionPublicKey(context.Context, graph.Credentials, string) (string, error) {
+	return f.certPEM, nil
+}
+
+func (f *fakeIntune) UploadDepToken(_ context.Context, _ graph.Credentials, _, appleID string, file []byte) (graph.CallInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploads++
+	if f.uploadFn != nil {
+		return f.uploadFn()
+	}
+	f.setting.AppleIdentifier = appleID
+	f.setting.TokenExpirationDateTime = time.Date(2027, 11, 29, 7, 12, 45, 0, time.UTC)
+	return graph.CallInfo{Status: 204, RequestID: "r1", ClientRequestID: "c1"}, nil
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func MustRead(tb testing.TB, parts ...string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{"..", "deptoken", "testdata"}, parts...)...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+type rig struct {
+	svc    *renewal.Service
+	intune *fakeIntune
+	clock  *clock
+	db     *store.DB
+}
+
+func newRig(tb testing.TB) *rig {
+	tb.Helper()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(tb.TempDir(), "r.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	c := &clock{now: time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)}
+	in := &fakeIntune{
+		setting: graph.OnboardingSetting{ID: "s1", TokenName: "Contoso MDM", TokenType: graph.TokenTypeDEP, AppleIdentifier: "abm-admin@contoso.com",
+			TokenExpirationDateTime: c.now.AddDate(0, 0, 9)},
+		certPEM: string(MustRead(tb, "certs", "intune-a.crt")),
+	}
+	svc, err := renewal.New(renewal.Config{Intune: in, Store: db, SessionKey: []byte("0123456789abcdef0123456789abcdef"), Now: c.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &rig{svc: svc, intune: in, clock: c, db: db}
+}
+
+var sess = renewal.Session{Hash: "session-1"}
+
+func (r *rig) prepare(tb testing.TB, appleID string, file []byte, name string) renewal.Review {
+	tb.Helper()
+	rv, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: appleID, FileName: name, File: file})
+	if err != nil {
+		tb.Fatalf("Prepare: %v", err)
+	}
+	return rv
+}
+
+func verdicts(rv renewal.Review) map[string]renewal.Verdict {
+	m := map[string]renewal.Verdict{}
+	for _, c := range rv.Checks {
+		m[c.Name] = c.Verdict
+	}
+	return m
+}
+
+func TestPrepareValidToken(t *testing.T) {
+	r := newRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	want := map[string]renewal.Verdict{"file": renewal.Pass, "recipient": renewal.Pass, "apple_id": renewal.Pass, "download": renewal.Pass}
+	if got := verdicts(rv); !mapsEqual(got, want) {
+		t.Errorf("verdicts = %v, want %v", got, want)
+	}
+	if rv.PendingID == "" || !rv.ExpiresAt.Equal(r.clock.Now().Add(10*time.Minute)) {
+		t.Errorf("pending %q expires %s", rv.PendingID, rv.ExpiresAt)
+	}
+	var sealed []byte
+	r.db.SQL().QueryRow(`SELECT sealed FROM pending_uploads`).Scan(&sealed)
+	if len(sealed) == 0 || slices.Equal(sealed, MustRead(t, "files", tokenFile)) {
+		t.Error("the pending file is not sealed at rest")
+	}
+}
+
+func mapsEqual(a, b map[string]renewal.Verdict) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTokenForAnotherKeyFails(t *testing.T) {
+	r := newRig(t)
+	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	if verdicts(rv)["recipient"] != renewal.Fail || rv.PendingID != "" {
+		t.Errorf("verdicts %v pending %q", verdicts(rv), rv.PendingID)
+	}
+}
+
+func TestStaleDownloadWarns(t *testing.T) {
+	r := newRig(t)
+	r.clock.Advance(3 * 24 * time.Hour)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	if verdicts(rv)["download"] != renewal.Warn || !slices.Contains(renewal.Acks(rv.Checks), renewal.AckStale) {
+		t.Errorf("3-day-old download: %v", rv.Checks)
+	}
+}
+
+func TestTokenTypeMismatchWarns(t *testing.T) {
+	r := newRig(t)
+	r.intune.setting.TokenType = graph.TokenTypeAppleSchoolManager
+	name := "Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m"
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), name)
+	if verdicts(rv)["token_type"] != renewal.Warn {
+		t.Errorf("ASM token given an ABM-named file: %v", rv.Checks)
+	}
+}
+
+func TestPendingUploadExpiresAfterTenMinutes(t *testing.T) {
+	r := newRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	r.clock.Advance(10*time.Minute + time.Second)
+	_, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil)
+	if !errors.Is(err, renewal.ErrPendingGone) || r.intune.uploads != 0 {
+		t.Errorf("confirm after 10 minutes: %v, uploads %d", err, r.intune.uploads)
+	}
+}
+
+func TestPendingUploadIsSingleUseUnderConcurrency(t *testing.T) {
+	r := newRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = r.svc.Confirm(context.Background(), sess, rv.PendingID, nil) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, renewal.ErrPendingGone) {
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if ok != 1 || r.intune.uploads != 1 {
+		t.Errorf("%d confirmations succeeded, %d uploads; want 1 and 1", ok, r.intune.uploads)
+	}
+}
+
+func TestConfirmFromAnotherSessionRefused(t *testing.T) {
+	r := newRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	_, err := r.svc.Confirm(context.Background(), renewal.Session{Hash: "someone-else"}, rv.PendingID, nil)
+	if !errors.Is(err, renewal.ErrPendingGone) || r.intune.uploads != 0 {
+		t.Errorf("other session: %v, uploads %d", err, r.intune.uploads)
+	}
+}
+
+func TestFailedUploadIsNotADuplicate(t *testing.T) {
+	r := newRig(t)
+	r.intune.uploadFn = func() (graph.CallInfo, error) { return graph.CallInfo{}, &graph.Error{Status: 400} }
+	file := MustRead(t, "files", tokenFile)
+	rv := r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
+	if _, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); graph.ClassOf(err) != graph.ClassRejected {
+		t.Fatalf("err = %v", err)
+	}
+	again := r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
+	if _, dup := verdicts(again)["duplicate"]; dup {
+		t.Error("a rejected upload counted as a recent success")
+	}
+}
+
+func TestNormalizeAppleID(t *testing.T) {
+	for in, wantOK := range map[string]bool{
+		" abm-admin@contoso.com ":   true,
+		"admin@contoso.appleid.com": true,
+		"abm-admin":                 false,
+		"abm admin@contoso.com":     false,
+		"a@b":                       false,
+		"<x@contoso.com>":           false,
+		"":                          false,
+	} {
+		_, msg := renewal.NormalizeAppleID(in)
+		if (msg == "") != wantOK {
+			t.Errorf("NormalizeAppleID(%q) message %q", in, msg)
+		}
+	}
+}
