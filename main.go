@@ -27,6 +27,7 @@ import (
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/metrics"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/sandbox"
 	"github.com/depportal/depportal/store"
@@ -237,10 +238,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 
 	graph.Version = version
+	m := metrics.New()
 	intune, err := graph.New(graph.Config{
 		BaseURL:          cfg.GraphBaseURL,
 		Timeout:          cfg.GraphTimeout,
 		DepTokenEncoding: cfg.DepTokenEncoding,
+		Observe:          m.GraphCall,
 	})
 	if err != nil {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
@@ -258,6 +261,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Database: db,
 		Intune:   intune,
 		Renewals: renewals,
+		Metrics:  m,
 		Sandbox:  sandboxHandler,
 	})
 	srv := &http.Server{

@@ -57,6 +57,9 @@ type Config struct {
 
 	GraphTimeout     time.Duration
 	DepTokenEncoding string // "raw" or "base64": how uploadDepToken's depToken carries the file
+
+	MetricsToken    string         // bearer token that opens /metrics from anywhere
+	MetricsNetworks []netip.Prefix // client networks that may read /metrics without it
 }
 
 // Issuer is the OpenID issuer the ID tokens must name exactly. For Entra ID it is the tenant's
@@ -112,6 +115,8 @@ var Variables = []Variable{
 	{"DEPPORTAL_SESSION_IDLE_TIMEOUT", "30m", "A session ends after this long without a request."},
 	{"DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT", "8h", "A session ends this long after sign-in, however busy."},
 	{"DEPPORTAL_TRUSTED_PROXIES", "(none)", "Comma-separated CIDRs whose X-Forwarded-For is believed."},
+	{"DEPPORTAL_METRICS_TOKEN", "(none)", "Bearer token that may read /metrics from any address."},
+	{"DEPPORTAL_METRICS_NETWORKS", "127.0.0.0/8,::1/128", "Comma-separated CIDRs that may read /metrics without the token."},
 	{"DEPPORTAL_DATA_DIR", "./data", "Folder for the SQLite database and sandbox keys."},
 	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
 }
@@ -215,22 +220,19 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("DEPPORTAL_SESSION_IDLE_TIMEOUT (%s) must not exceed DEPPORTAL_SESSION_ABSOLUTE_TIMEOUT (%s)", c.SessionIdleTimeout, c.SessionAbsoluteTimeout)
 	}
 
-	if raw := get("DEPPORTAL_TRUSTED_PROXIES"); raw != "" {
-		for _, part := range strings.Split(raw, ",") {
-			p, err := netip.ParsePrefix(strings.TrimSpace(part))
-			if err != nil {
-				bad("DEPPORTAL_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", strings.TrimSpace(part))
-				continue
-			}
-			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
-		}
-	}
+	c.TrustedProxies = prefixes(get("DEPPORTAL_TRUSTED_PROXIES"), "DEPPORTAL_TRUSTED_PROXIES", bad)
 
 	c.GraphTimeout = duration(get("DEPPORTAL_GRAPH_TIMEOUT"), 30*time.Second, "DEPPORTAL_GRAPH_TIMEOUT", bad)
 	c.DepTokenEncoding = orDefault(get("DEPPORTAL_DEP_TOKEN_ENCODING"), "raw")
 	if c.DepTokenEncoding != "raw" && c.DepTokenEncoding != "base64" {
 		bad("DEPPORTAL_DEP_TOKEN_ENCODING must be raw or base64, not %q", c.DepTokenEncoding)
 	}
+
+	c.MetricsToken = get("DEPPORTAL_METRICS_TOKEN")
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("DEPPORTAL_METRICS_TOKEN must be at least 16 characters (openssl rand -hex 16)")
+	}
+	c.MetricsNetworks = prefixes(orDefault(get("DEPPORTAL_METRICS_NETWORKS"), "127.0.0.0/8,::1/128"), "DEPPORTAL_METRICS_NETWORKS", bad)
 
 	if raw := get("DEPPORTAL_LOG_LEVEL"); raw != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(raw)); err != nil {
@@ -263,6 +265,23 @@ func DecodeKey(raw string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+}
+
+// prefixes parses a comma-separated CIDR list.
+func prefixes(raw, name string, bad func(string, ...any)) []netip.Prefix {
+	var out []netip.Prefix
+	if raw == "" {
+		return out
+	}
+	for _, part := range strings.Split(raw, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(part))
+		if err != nil {
+			bad("%s: %q is not a CIDR such as 10.0.0.0/8", name, strings.TrimSpace(part))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 func orDefault(v, def string) string {

@@ -1,13 +1,19 @@
 package deptoken
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 )
 
 // oneLine is the certificate as Intune's getEncryptionPublicKey returns it.
@@ -171,5 +177,87 @@ func TestThreeLinePEM(t *testing.T) {
 	}
 	if _, err := ThreeLinePEM("-----BEGIN CERTIFICATE-----abc-----END CERTIFICATE-----"); err == nil {
 		t.Error("ThreeLinePEM accepted a broken certificate")
+	}
+}
+
+// MustSelfSigned makes a certificate whose issuer is rawName (DER) and
+// serial is serialHex; the key is irrelevant to matching.
+func MustSelfSigned(tb testing.TB, rawName []byte, serialHex string) string {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	serial, ok := new(big.Int).SetString(serialHex, 16)
+	if !ok {
+		tb.Fatalf("bad serial %q", serialHex)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, RawSubject: rawName,
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func TestMatchComparesIssuerAndSerialTogether(t *testing.T) {
+	rep := MustInspect(t, appleName)
+	name := func(tag int, cn string) []byte {
+		der, err := asn1.Marshal(pkix.RDNSequence{
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: asn1.RawValue{Tag: tag, Bytes: []byte("Contoso Ltd")}}},
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: asn1.RawValue{Tag: tag, Bytes: []byte("Intune")}}},
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: asn1.RawValue{Tag: tag, Bytes: []byte(cn)}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	const cnA = "Microsoft Intune ADE Token Encryption (fixture A)"
+	cases := []struct {
+		name    string
+		cert    string
+		matched bool
+	}{
+		{"same serial, other issuer", MustSelfSigned(t, name(asn1.TagPrintableString, "Someone Else"), "3A6F1C2D9E8B7A65"), false},
+		{"same issuer re-encoded as UTF8String", MustSelfSigned(t, name(asn1.TagUTF8String, cnA), "3A6F1C2D9E8B7A65"), true},
+		{"same issuer in other case and spacing", MustSelfSigned(t, name(asn1.TagUTF8String, "microsoft intune ADE  token encryption (fixture a)"), "3A6F1C2D9E8B7A65"), true},
+		{"same issuer, serial off by one", MustSelfSigned(t, name(asn1.TagPrintableString, cnA), "3A6F1C2D9E8B7A64"), false},
+	}
+	for _, c := range cases {
+		res, err := Match(rep, c.cert)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if res.Matched != c.matched {
+			t.Errorf("%s: matched = %v, want %v", c.name, res.Matched, c.matched)
+		}
+	}
+}
+
+func TestSerialText(t *testing.T) {
+	cases := []struct {
+		serial string
+		want   string
+	}{
+		{"0", "00"},
+		{"1", "01"},
+		{"ABCDEF0", "0ABCDEF0"},
+		{"9C00FFEE0001", "9C00FFEE0001"},
+		{"-7F", "-7F"},
+	}
+	for _, c := range cases {
+		n, ok := new(big.Int).SetString(c.serial, 16)
+		if !ok {
+			t.Fatal(c.serial)
+		}
+		got := serialText(n.Bytes(), n.Sign() < 0)
+		if got != c.want {
+			t.Errorf("serialText(%s) = %q, want %q", c.serial, got, c.want)
+		}
+		if back, ok := parseSerial(got); !ok || back.Cmp(n) != 0 {
+			t.Errorf("parseSerial(%q) = %v, want %v", got, back, n)
+		}
 	}
 }

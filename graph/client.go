@@ -70,7 +70,19 @@ type Config struct {
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for backoff jitter.
 	Rand func() float64
+	// Observe, when set, is told of every attempt: the operation (OpList, OpGet, …), the
+	// HTTP status (0 when no answer came) and how long it took. Metrics hang off it.
+	Observe func(op string, status int, d time.Duration)
 }
+
+// Operations named to Config.Observe.
+const (
+	OpList      = "list"
+	OpGet       = "get"
+	OpPublicKey = "publicKey"
+	OpUpload    = "upload"
+	OpSync      = "sync"
+)
 
 // Client calls Intune's depOnboardingSettings on Graph. It is safe for concurrent use.
 type Client struct {
@@ -80,6 +92,7 @@ type Client struct {
 	encoding  string
 	userAgent string
 	sleep     func(context.Context, time.Duration) error
+	observe   func(op string, status int, d time.Duration)
 	now       func() time.Time
 	rand      func() float64
 }
@@ -110,6 +123,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:     cfg.Sleep,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
+		observe:   cfg.Observe,
 	}
 	switch c.encoding {
 	case "":
@@ -208,6 +222,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 
 // request is one Graph call, repeated as is on each attempt.
 type request struct {
+	op     string // for Config.Observe
 	method string
 	url    *url.URL
 	body   []byte // nil: no body
@@ -246,6 +261,9 @@ func (c *Client) do(ctx context.Context, cred Credentials, rq request, out any) 
 	for attempt := 1; ; attempt++ {
 		o := c.attempt(ctx, rq, token, out)
 		o.info.Attempts = attempt
+		if c.observe != nil {
+			c.observe(rq.op, o.info.Status, o.info.Duration)
+		}
 		if o.err == nil {
 			return o.info, nil
 		}

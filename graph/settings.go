@@ -50,7 +50,7 @@ func (c *Client) ListOnboardingSettings(ctx context.Context, cred Credentials) (
 			Value    []OnboardingSetting `json:"value"`
 			NextLink string              `json:"@odata.nextLink"`
 		}
-		info, err := c.do(ctx, cred, request{method: http.MethodGet, url: next}, &body)
+		info, err := c.do(ctx, cred, request{op: OpList, method: http.MethodGet, url: next}, &body)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ func (c *Client) GetOnboardingSetting(ctx context.Context, cred Credentials, id 
 		return OnboardingSetting{}, err
 	}
 	var s OnboardingSetting
-	if _, err := c.do(ctx, cred, request{method: http.MethodGet, url: u}, &s); err != nil {
+	if _, err := c.do(ctx, cred, request{op: OpGet, method: http.MethodGet, url: u}, &s); err != nil {
 		return OnboardingSetting{}, err
 	}
 	return s, nil
@@ -116,7 +116,7 @@ func (c *Client) GetEncryptionPublicKey(ctx context.Context, cred Credentials, i
 	var body struct {
 		Value string `json:"value"`
 	}
-	info, err := c.do(ctx, cred, request{method: http.MethodGet, url: u}, &body)
+	info, err := c.do(ctx, cred, request{op: OpPublicKey, method: http.MethodGet, url: u}, &body)
 	if err != nil {
 		return "", err
 	}
@@ -161,6 +161,7 @@ func (c *Client) UploadDepToken(ctx context.Context, cred Credentials, id, apple
 		return CallInfo{}, &Error{Message: "could not encode the upload", class: ClassOther}
 	}
 	return c.do(ctx, cred, request{
+		op:             OpUpload,
 		method:         http.MethodPost,
 		url:            u,
 		body:           body,
@@ -176,6 +177,7 @@ func (c *Client) SyncWithApple(ctx context.Context, cred Credentials, id string)
 		return CallInfo{}, err
 	}
 	return c.do(ctx, cred, request{
+		op:             OpSync,
 		method:         http.MethodPost,
 		url:            u,
 		unknownOutcome: "the sync request may or may not have reached Intune; check the token's last sync before trying again",

@@ -238,3 +238,25 @@ func TestNotFoundThroughTheClient(t *testing.T) {
 		t.Errorf("ClientRequestID %q, Call.ClientRequestID %q", e.ClientRequestID, e.Call.ClientRequestID)
 	}
 }
+
+func TestObserveSeesEveryAttempt(t *testing.T) {
+	g := MustFakeGraph(t,
+		reply{status: 503, header: map[string]string{"Retry-After": "1"}, body: intuneBody("ServiceUnavailable", "busy")},
+		reply{status: 204},
+	)
+	type seen struct {
+		op     string
+		status int
+	}
+	var got []seen
+	c, _ := MustClient(t, g.URL, func(cfg *Config) {
+		cfg.Observe = func(op string, status int, d time.Duration) { got = append(got, seen{op, status}) }
+	})
+	if _, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "abm-admin@contoso.com", []byte("MIME-Version: 1.0\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{{OpUpload, 503}, {OpUpload, 204}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("observed %v, want %v", got, want)
+	}
+}

@@ -16,6 +16,7 @@ func (s *server) callback(c echo.Context) error {
 	}
 	done, err := s.SignIn.Complete(ctx, binding, c.QueryParams())
 	if err != nil {
+		s.Metrics.SignIn("refused")
 		return err
 	}
 	if old, ok := sessionOf(c); ok {
@@ -28,6 +29,7 @@ func (s *server) callback(c echo.Context) error {
 		return err
 	}
 	c.SetCookie(s.Sessions.SessionCookie(raw))
+	s.Metrics.SignIn("succeeded")
 	s.Logger.Info("signed in", "request_id", requestIDOf(c), "tid", sess.Identity.TenantID, "oid", sess.Identity.ObjectID, "roles", sess.Identity.Roles)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusSeeOther, done.ReturnTo)

@@ -18,6 +18,9 @@ func (s *server) confirm(c echo.Context) error {
 	rs := renewal.Session{Hash: sess.IDHash, Credentials: s.Sessions.Delegated(sess)}
 
 	res, err := s.Renewals.Confirm(ctx, rs, pendingID, c.Request().Form["ack"])
+	if res.Outcome != "" {
+		s.Metrics.Upload(res.Outcome)
+	}
 	var missing *renewal.AckMissingError
 	if errors.As(err, &missing) {
 		p, perr := s.Renewals.Pending(ctx, sess.IDHash, pendingID)

@@ -18,6 +18,8 @@ var (
 	errCSRF      = errors.New("missing or wrong CSRF token")
 	errSignedOut = errors.New("not signed in")
 	errTooLarge  = echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+	// errMetricsDenied is a bare 403: scrapers read status codes, not pages.
+	errMetricsDenied = echo.NewHTTPError(http.StatusForbidden, "metrics: address not allowed and no valid bearer token")
 )
 
 // forbiddenError: signed in, but without the role a route needs. role is empty when the
@@ -126,6 +128,8 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request.", Actions: []views.Link{home}}, slog.LevelInfo
 		case http.StatusRequestEntityTooLarge:
 			return views.Problem{Status: he.Code, Heading: "Too large", Message: "What you sent is larger than the portal accepts (256 KB). A server token file is about 3 KB: check you chose the .p7m file from Apple Business Manager.", Actions: []views.Link{home}}, slog.LevelInfo
+		case http.StatusForbidden:
+			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address is not open to you.", Actions: []views.Link{home}}, slog.LevelWarn
 		case http.StatusBadRequest:
 			return views.Problem{Status: he.Code, Heading: "Bad request", Message: "The form could not be read. Reload the page and try again.", Actions: []views.Link{home}}, slog.LevelInfo
 		case http.StatusUnauthorized:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,9 +38,12 @@ func (s *server) home(c echo.Context) error {
 			return settings[i].TokenExpirationDateTime.Before(settings[j].TokenExpirationDateTime)
 		})
 		now := s.Now()
+		expiries := map[string]time.Time{}
 		for _, st := range settings {
 			h.Tokens = append(h.Tokens, tokenView(st, now))
+			expiries[st.TokenName] = st.TokenExpirationDateTime
 		}
+		s.Metrics.TokenExpiries(expiries)
 	}
 	return render(c, http.StatusOK, views.HomePage(s.page(c, "Home"), h))
 }

@@ -97,6 +97,7 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("actor_oid", sess.Identity.ObjectID))
 		}
 		s.Logger.Info("request", attrs...)
+		s.Metrics.HTTPRequest(c.Path(), c.Response().Status)
 		return nil
 	}
 }
@@ -208,6 +209,12 @@ func (s *server) guard(a access) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if a == public {
+				return next(c)
+			}
+			if a == metricsReader {
+				if !s.mayReadMetrics(c) {
+					return errMetricsDenied
+				}
 				return next(c)
 			}
 			sess, ok := sessionOf(c)

@@ -22,6 +22,7 @@ import (
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/metrics"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/sandbox"
 	"github.com/depportal/depportal/store"
@@ -94,7 +95,8 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 		tb.Fatal(err)
 	}
 	cfg.GraphBaseURL = tenant.GraphBaseURL()
-	intune, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, DepTokenEncoding: cfg.DepTokenEncoding})
+	m := metrics.New()
+	intune, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, DepTokenEncoding: cfg.DepTokenEncoding, Observe: m.GraphCall})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 			simTime.Add(int64(time.Since(start)))
 		}
 	})
-	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals})
+	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals, Metrics: m})
 	srv.Config.Handler = h
 	if err := signIn.Discover(context.Background()); err != nil {
 		tb.Fatal(err)

@@ -16,6 +16,8 @@ const (
 	anyRole
 	// uploader routes need the uploader role: they read and renew tokens.
 	uploader
+	// metricsReader routes need the metrics bearer token or an address in the metrics networks.
+	metricsReader
 )
 
 type route struct {
@@ -30,6 +32,7 @@ func (s *server) routes() []route {
 	rs := []route{
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/readyz", public, s.readyz},
+		{http.MethodGet, "/metrics", metricsReader, s.metrics},
 		{http.MethodGet, "/static/*", public, s.static},
 		{http.MethodGet, "/auth/login", public, s.login},
 		{http.MethodGet, "/auth/callback", public, s.callback},

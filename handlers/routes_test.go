@@ -100,6 +100,13 @@ func TestRouteGuards(t *testing.T) {
 				if got.status == http.StatusUnauthorized || got.status == http.StatusForbidden || isRedirectToLogin(got) {
 					t.Errorf("Hannah (uploader): %d", got.status)
 				}
+			case metricsReader:
+				// From loopback, the default metrics network; the token and other networks
+				// are tested in metrics_test.go.
+				got := send(anon, "")
+				if got.status != http.StatusOK || !strings.Contains(got.body, "depportal_http_requests_total") {
+					t.Errorf("metrics from loopback: %d", got.status)
+				}
 			default:
 				t.Fatalf("route has an access level this test does not know: %d", r.Access)
 			}

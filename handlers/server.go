@@ -20,6 +20,7 @@ import (
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/metrics"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
@@ -45,6 +46,7 @@ type Deps struct {
 	Database Pinger
 	Intune   Intune
 	Renewals *renewal.Service
+	Metrics  *metrics.Metrics
 	// Sandbox serves /_sandbox/ in sandbox mode; nil in tenant mode.
 	Sandbox http.Handler
 	Now     func() time.Time
@@ -60,6 +62,9 @@ type server struct {
 func New(deps Deps) http.Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
 	}
 	s := &server{
 		Deps:  deps,

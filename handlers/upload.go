@@ -33,6 +33,8 @@ func (s *server) upload(c echo.Context) error {
 		if req.File, err = readLimited(file, renewal.MaxFileSize); err != nil {
 			return err
 		}
+		// Wrong uploads can be private keys or decrypted tokens: keep no copy longer than needed.
+		defer clear(req.File)
 	}
 
 	review, err := s.Renewals.Prepare(ctx, renewal.Session{Hash: sess.IDHash, Credentials: cred}, req)

@@ -29,9 +29,12 @@ type Result struct {
 	SettingName string
 	AppleID     string
 	FileSHA256  string
-	Call        graph.CallInfo
-	Before      time.Time // the expiry before the renewal
-	After       graph.OnboardingSetting
+	// Outcome is "succeeded", "failed" or "unknown" once the file was sent to Intune, "" when
+	// it never was.
+	Outcome string
+	Call    graph.CallInfo
+	Before  time.Time // the expiry before the renewal
+	After   graph.OnboardingSetting
 	// ReadBackErr is set when the upload succeeded but reading the token back failed: the
 	// renewal stands, only the new expiry is not known yet.
 	ReadBackErr error
@@ -89,6 +92,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 			outcome = "unknown"
 		}
 	}
+	res.Outcome = outcome
 	if oerr := s.store.SetPendingOutcome(ctx, id, outcome); oerr != nil && err == nil {
 		err = fmt.Errorf("record outcome: %w", oerr)
 	}

@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/depportal/depportal/sandbox"
+)
+
+func TestMetricsAccessRule(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	// The test client comes from 127.0.0.1, outside this network list.
+	p := newTestPortal(t, map[string]string{"DEPPORTAL_METRICS_NETWORKS": "10.0.0.0/8", "DEPPORTAL_METRICS_TOKEN": token})
+	b := p.browser(t)
+	if got := b.get("/metrics"); got.status != http.StatusForbidden {
+		t.Errorf("no token, outside the networks: %d", got.status)
+	}
+	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer wrong-token-wrong-token"}); got.status != http.StatusForbidden {
+		t.Errorf("wrong token: %d", got.status)
+	}
+	// A spoofed X-Forwarded-For from an untrusted peer does not get in either.
+	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"X-Forwarded-For": "10.1.2.3"}); got.status != http.StatusForbidden {
+		t.Errorf("spoofed X-Forwarded-For: %d", got.status)
+	}
+	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer " + token}); got.status != http.StatusOK {
+		t.Errorf("right token: %d", got.status)
+	}
+}
+
+func TestMetricsAfterARenewal(t *testing.T) {
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	b.get("/")
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := b.confirm(review); got.status != http.StatusOK {
+		t.Fatalf("renewal: %d", got.status)
+	}
+	m := b.get("/metrics").body
+	for _, want := range []string{
+		`depportal_http_requests_total{route="/",status="200"}`,
+		`depportal_http_requests_total{route="/uploads/:id/confirm",status="200"} 1`,
+		`depportal_uploads_total{outcome="succeeded"} 1`,
+		`depportal_uploads_total{outcome="failed"} 0`,
+		`depportal_graph_request_duration_seconds_count{operation="upload",status="204"} 1`,
+		`depportal_graph_request_duration_seconds_count{operation="list",status="200"}`,
+		`depportal_signins_total{outcome="succeeded"} 1`,
+		`depportal_dep_token_expiry_timestamp_seconds{token_name="Contoso ABM"}`,
+		`depportal_dep_token_expiry_timestamp_seconds{token_name="Contoso Schools ASM"}`,
+		`depportal_audit_append_duration_seconds`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

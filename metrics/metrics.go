@@ -1,0 +1,111 @@
+// Package metrics holds the portal's Prometheus metrics. It owns their names, labels and
+// meaning (docs/operations.md explains each); it must never put a person's identity, an
+// Apple ID or anything secret into a label.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the portal's registry and its collectors.
+type Metrics struct {
+	registry      *prometheus.Registry
+	httpRequests  *prometheus.CounterVec
+	uploads       *prometheus.CounterVec
+	graphDuration *prometheus.HistogramVec
+	auditAppend   prometheus.Histogram
+	signins       *prometheus.CounterVec
+	tokenExpiry   *prometheus.GaugeVec
+}
+
+// Upload and sign-in outcomes, pre-declared so a dashboard sees zeros, not gaps.
+var (
+	uploadOutcomes = []string{"succeeded", "failed", "unknown"}
+	signinOutcomes = []string{"succeeded", "refused"}
+)
+
+// New registers every metric, with the Go runtime's and the process's.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "depportal_http_requests_total",
+			Help: "HTTP requests served, by route pattern and status code.",
+		}, []string{"route", "status"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "depportal_uploads_total",
+			Help: "Token uploads sent to Intune, by outcome (succeeded, failed, unknown).",
+		}, []string{"outcome"}),
+		graphDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "depportal_graph_request_duration_seconds",
+			Help:    "Microsoft Graph request attempts, by operation and HTTP status (0: no answer).",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
+		}, []string{"operation", "status"}),
+		auditAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "depportal_audit_append_duration_seconds",
+			Help:    "Time to append one audit record durably.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		}),
+		signins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "depportal_signins_total",
+			Help: "Completed sign-ins, by outcome (succeeded, refused).",
+		}, []string{"outcome"}),
+		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "depportal_dep_token_expiry_timestamp_seconds",
+			Help: "Expiry of each Apple enrollment program token as last read from Intune (Unix seconds).",
+		}, []string{"token_name"}),
+	}
+	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range uploadOutcomes {
+		m.uploads.WithLabelValues(o)
+	}
+	for _, o := range signinOutcomes {
+		m.signins.WithLabelValues(o)
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// HTTPRequest counts a served request; route is the pattern, never the path (bounded labels).
+func (m *Metrics) HTTPRequest(route string, status int) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
+
+// Upload counts an upload sent to Intune.
+func (m *Metrics) Upload(outcome string) { m.uploads.WithLabelValues(outcome).Inc() }
+
+// SignIn counts a completed sign-in.
+func (m *Metrics) SignIn(outcome string) { m.signins.WithLabelValues(outcome).Inc() }
+
+// GraphCall records one Graph attempt; graph.Config.Observe calls it.
+func (m *Metrics) GraphCall(op string, status int, d time.Duration) {
+	m.graphDuration.WithLabelValues(op, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// AuditAppend records the time one audit append took.
+func (m *Metrics) AuditAppend(d time.Duration) { m.auditAppend.Observe(d.Seconds()) }
+
+// TokenExpiries sets the expiry gauge of each token read from Intune. Tokens not in the list
+// keep their last value: one person's scope tags may hide tokens another sees.
+func (m *Metrics) TokenExpiries(expiries map[string]time.Time) {
+	for name, t := range expiries {
+		if t.IsZero() {
+			continue
+		}
+		m.tokenExpiry.WithLabelValues(name).Set(float64(t.Unix()))
+	}
+}
