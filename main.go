@@ -216,6 +216,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	defer db.Close()
 
+	var clientCert *auth.ClientCertificate
+	if len(cfg.ClientCertificatePEM) > 0 {
+		if clientCert, err = auth.ParseClientCertificate(cfg.ClientCertificatePEM); err != nil {
+			return fmt.Errorf("ENTRA_CLIENT_CERTIFICATE: %w", err)
+		}
+		if left := time.Until(clientCert.NotAfter()); left < 30*24*time.Hour {
+			logger.Warn("the client certificate expires soon; upload a new one to the app registration", "not_after", clientCert.NotAfter())
+		}
+	}
 	signIn, err := auth.NewSignIn(auth.SignInConfig{
 		Issuer:                cfg.Issuer(),
 		TenantID:              cfg.TenantID,
@@ -224,6 +233,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		RedirectURL:           cfg.RedirectURL(),
 		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(),
 		GraphScope:            cfg.GraphScope(),
+		ClientCertificate:     clientCert,
 	}, db, cfg.SessionKey)
 	if err != nil {
 		return err

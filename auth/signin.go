@@ -30,8 +30,11 @@ type SignInConfig struct {
 	RedirectURL           string
 	PostLogoutRedirectURL string
 	GraphScope            string // e.g. https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All
-	HTTPClient            *http.Client
-	Now                   func() time.Time
+	// ClientCertificate, when set, replaces ClientSecret: the portal proves itself with a
+	// signed client assertion.
+	ClientCertificate *ClientCertificate
+	HTTPClient        *http.Client
+	Now               func() time.Time
 }
 
 // LoginTTL is how long a person has between leaving for the provider and coming back.
@@ -109,10 +112,21 @@ func (s *SignIn) discovered(ctx context.Context) (*discovered, error) {
 	// One style, no auto-detection: x/oauth2 would retry a failed exchange in the other style
 	// with an already spent code and hide the first error. Entra ID accepts the secret in the body.
 	endpoint.AuthStyle = oauth2.AuthStyleInParams
+	secret := s.cfg.ClientSecret
+	if s.cfg.ClientCertificate != nil {
+		secret = ""
+		base := s.cfg.HTTPClient.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		client := *s.cfg.HTTPClient
+		client.Transport = &assertionTransport{base: base, tokenURL: endpoint.TokenURL, clientID: s.cfg.ClientID, cert: s.cfg.ClientCertificate, now: s.cfg.Now}
+		s.cfg.HTTPClient = &client
+	}
 	s.provider = &discovered{
 		oauth2: oauth2.Config{
 			ClientID:     s.cfg.ClientID,
-			ClientSecret: s.cfg.ClientSecret,
+			ClientSecret: secret,
 			Endpoint:     endpoint,
 			RedirectURL:  s.cfg.RedirectURL,
 			Scopes:       []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess, s.cfg.GraphScope},

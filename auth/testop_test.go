@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +40,9 @@ type testOP struct {
 	refresh   map[string]bool             // live refresh tokens
 	mint      func(claims map[string]any, header map[string]any) string
 	refreshed int
+	// clientCert, when set, makes the token endpoint demand a client assertion signed by it
+	// instead of a secret.
+	clientCert *x509.Certificate
 }
 
 type authorizeRequest struct {
@@ -116,6 +121,12 @@ func (op *testOP) token(w http.ResponseWriter, r *http.Request) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	if err := op.authenticateClient(r); err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": err.Error()})
+		return
+	}
 	var nonce string
 	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
@@ -160,6 +171,55 @@ func (op *testOP) token(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// authenticateClient checks the secret, or the client assertion as Entra ID would: signature
+// by the registered certificate, iss = sub = client ID, aud = the token endpoint, not expired,
+// a short lifetime.
+func (op *testOP) authenticateClient(r *http.Request) error {
+	if op.clientCert == nil {
+		if r.PostForm.Get("client_secret") != "secret" {
+			return errors.New("wrong client secret")
+		}
+		return nil
+	}
+	if r.PostForm.Get("client_secret") != "" {
+		return errors.New("a secret was sent where an assertion is required")
+	}
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return errors.New("no client assertion")
+	}
+	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return err
+	}
+	payload, err := jws.Verify(op.clientCert.PublicKey)
+	if err != nil {
+		return errors.New("assertion signature invalid")
+	}
+	sum := sha256.Sum256(op.clientCert.Raw)
+	if jws.Signatures[0].Header.ExtraHeaders["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		return errors.New("x5t#S256 does not name the certificate")
+	}
+	var c struct {
+		Iss, Sub, Aud, Jti string
+		Exp, Nbf           int64
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	switch {
+	case c.Iss != testClient || c.Sub != testClient:
+		return errors.New("iss/sub is not the client")
+	case c.Aud != op.issuer+"/token":
+		return fmt.Errorf("aud %q is not the token endpoint", c.Aud)
+	case c.Exp < now || c.Exp > now+600 || c.Nbf > now+60:
+		return errors.New("assertion expired or too long-lived")
+	case c.Jti == "":
+		return errors.New("no jti")
+	}
+	return nil
 }
 
 // sign returns a minter signing with key under kid.
@@ -231,6 +291,11 @@ var sessionKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newRig(tb testing.TB) *rig {
 	tb.Helper()
+	return newRigWith(tb, nil)
+}
+
+func newRigWith(tb testing.TB, cert *auth.ClientCertificate) *rig {
+	tb.Helper()
 	op := newTestOP(tb)
 	db := MustDB(tb)
 	clock := &testClock{now: time.Now()}
@@ -242,6 +307,7 @@ func newRig(tb testing.TB) *rig {
 		RedirectURL:           "http://localhost/auth/callback",
 		PostLogoutRedirectURL: "http://localhost/signed-out",
 		GraphScope:            "https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All",
+		ClientCertificate:     cert,
 		Now:                   clock.Now,
 	}, db, sessionKey)
 	if err != nil {

@@ -6,6 +6,8 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,11 +40,13 @@ type Config struct {
 	PublicURL *url.URL // how browsers reach the portal; redirect URIs derive from it
 	DataDir   string   // sandbox keys, generated secrets, the default SQLite file
 
-	TenantID      string
-	ClientID      string
-	ClientSecret  string
-	AuthorityHost string // e.g. https://login.microsoftonline.com
-	GraphBaseURL  string // e.g. https://graph.microsoft.com/beta
+	TenantID     string
+	ClientID     string
+	ClientSecret string
+	// ClientCertificatePEM (certificate + private key) replaces ClientSecret when set.
+	ClientCertificatePEM []byte
+	AuthorityHost        string // e.g. https://login.microsoftonline.com
+	GraphBaseURL         string // e.g. https://graph.microsoft.com/beta
 
 	DatabaseURL string
 	SessionKey  []byte // 32 bytes; nil in sandbox mode until the key file is read
@@ -103,7 +108,8 @@ var Variables = []Variable{
 	{"DEPPORTAL_PUBLIC_URL", "http://localhost:<port> in sandbox", "URL people use to reach the portal; https required except for localhost. Required with ENTRA_*."},
 	{"ENTRA_TENANT_ID", "(none: sandbox)", "Directory (tenant) ID, a GUID."},
 	{"ENTRA_CLIENT_ID", "(none: sandbox)", "Application (client) ID of the app registration, a GUID."},
-	{"ENTRA_CLIENT_SECRET", "(none: sandbox)", "Client secret of the app registration."},
+	{"ENTRA_CLIENT_SECRET", "(none: sandbox)", "Client secret of the app registration. Or use ENTRA_CLIENT_CERTIFICATE."},
+	{"ENTRA_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key (the text, or a file path); the portal signs client assertions with it."},
 	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Sign-in authority; change for national clouds (e.g. https://login.microsoftonline.us)."},
 	{"GRAPH_BASE_URL", "https://graph.microsoft.com/beta", "Microsoft Graph beta endpoint; change for national clouds."},
 	{"DEPPORTAL_GRAPH_TIMEOUT", "30s", "Deadline for one Graph call, retries included."},
@@ -124,7 +130,7 @@ var Variables = []Variable{
 var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // tenantVars decide the mode: setting any of them means "use a real tenant".
-var tenantVars = []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET"}
+var tenantVars = []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE"}
 
 // Load reads the configuration. getenv is os.Getenv in production and a map in tests.
 func Load(getenv func(string) string) (Config, error) {
@@ -156,10 +162,23 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	if c.Mode == ModeTenant {
-		for _, name := range tenantVars {
+		for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID"} {
 			if get(name) == "" {
 				bad("%s is missing (the other ENTRA_* variables are set, so a real tenant is meant)", name)
 			}
+		}
+		certRaw := getenv("ENTRA_CLIENT_CERTIFICATE")
+		switch {
+		case c.ClientSecret == "" && strings.TrimSpace(certRaw) == "":
+			bad("ENTRA_CLIENT_SECRET is missing (or set ENTRA_CLIENT_CERTIFICATE to use a certificate instead)")
+		case c.ClientSecret != "" && strings.TrimSpace(certRaw) != "":
+			bad("set ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE, not both")
+		case strings.TrimSpace(certRaw) != "":
+			pemData, err := clientCertificate(certRaw)
+			if err != nil {
+				bad("ENTRA_CLIENT_CERTIFICATE: %v", err)
+			}
+			c.ClientCertificatePEM = pemData
 		}
 		if c.TenantID != "" && !guidPattern.MatchString(c.TenantID) {
 			bad("ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47; a domain name is not accepted")
@@ -265,6 +284,27 @@ func DecodeKey(raw string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+}
+
+// clientCertificate reads the PEM text itself, or the file it names, and checks it holds a
+// certificate with its RSA private key.
+func clientCertificate(raw string) ([]byte, error) {
+	data := []byte(raw)
+	if !strings.Contains(raw, "-----BEGIN") {
+		b, err := os.ReadFile(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, fmt.Errorf("neither PEM text nor a readable file: %v", err)
+		}
+		data = b
+	}
+	pair, err := tls.X509KeyPair(data, data)
+	if err != nil {
+		return nil, fmt.Errorf("want a PEM certificate and its private key: %v", err)
+	}
+	if _, ok := pair.PrivateKey.(*rsa.PrivateKey); !ok {
+		return nil, errors.New("the private key must be RSA")
+	}
+	return data, nil
 }
 
 // prefixes parses a comma-separated CIDR list.

@@ -1,7 +1,14 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +120,10 @@ func TestEachProblemNamed(t *testing.T) {
 		change map[string]string
 		want   string
 	}{
-		{"missing secret", map[string]string{"ENTRA_CLIENT_SECRET": ""}, "ENTRA_CLIENT_SECRET is missing"},
+		{"missing secret", map[string]string{"ENTRA_CLIENT_SECRET": ""}, "ENTRA_CLIENT_SECRET is missing (or set ENTRA_CLIENT_CERTIFICATE"},
+		{"secret and certificate", map[string]string{"ENTRA_CLIENT_CERTIFICATE": "/etc/depportal/cert.pem"}, "not both"},
+		{"certificate unreadable", map[string]string{"ENTRA_CLIENT_SECRET": "", "ENTRA_CLIENT_CERTIFICATE": "/nonexistent/cert.pem"}, "ENTRA_CLIENT_CERTIFICATE: neither PEM text nor a readable file"},
+		{"certificate without key", map[string]string{"ENTRA_CLIENT_SECRET": "", "ENTRA_CLIENT_CERTIFICATE": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}, "want a PEM certificate and its private key"},
 		{"missing client", map[string]string{"ENTRA_CLIENT_ID": ""}, "ENTRA_CLIENT_ID is missing"},
 		{"missing tenant", map[string]string{"ENTRA_TENANT_ID": ""}, "ENTRA_TENANT_ID is missing"},
 		{"tenant not GUID", map[string]string{"ENTRA_TENANT_ID": "contoso.onmicrosoft.com"}, "ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID"},
@@ -191,6 +201,25 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 	for k := range documented {
 		if !read[k] {
 			t.Errorf("%s is documented but never read", k)
+		}
+	}
+}
+
+func TestClientCertificateInsteadOfSecret(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().AddDate(1, 0, 0)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	bundle := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})...)
+	path := filepath.Join(t.TempDir(), "depportal.pem")
+	os.WriteFile(path, bundle, 0o600)
+	for name, value := range map[string]string{"file path": path, "PEM text": string(bundle)} {
+		m := tenantEnv()
+		m["ENTRA_CLIENT_SECRET"] = ""
+		m["ENTRA_CLIENT_CERTIFICATE"] = value
+		c := MustLoad(t, m)
+		if len(c.ClientCertificatePEM) == 0 || c.ClientSecret != "" {
+			t.Errorf("%s: certificate not taken", name)
 		}
 	}
 }
