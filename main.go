@@ -23,6 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return exitCode(2)
 		}
 		return codeToError(runTokenInspect(args[3:], stdout, stderr))
+	case "audit":
+		return runAudit(ctx, args[2:], getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, getenv, stdout)
 	case "version", "--version", "-version":
@@ -131,6 +134,9 @@ Usage:
                        the sandbox tenant at http://localhost:8080.
   depportal token inspect [--json] [--cert CERT.pem] FILE
                        say what a server token file is, and whether it was made for CERT
+  depportal audit verify|export|public-key|keygen
+                       check the audit trail's chain and signed checkpoints, export it,
+                       print the checkpoint verifier key, or make a new signing key
   depportal healthcheck
                        exit 0 if the portal on DEPPORTAL_LISTEN answers /healthz (for
                        container HEALTHCHECKs: the image has no shell or curl)
@@ -258,21 +264,33 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
-	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, SessionKey: cfg.SessionKey})
+	if cfg.AuditSigningKey == "" {
+		// Sandbox: a key of its own under the data folder, so checkpoints verify across restarts.
+		if cfg.AuditSigningKey, _, err = audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, auditKeyFile), "depportal-sandbox/audit"); err != nil {
+			return fmt.Errorf("sandbox audit key: %w", err)
+		}
+	}
+	trail, err := audit.New(audit.Config{Store: db, SignerKey: cfg.AuditSigningKey, Logger: logger, Observe: m.AuditAppend})
+	if err != nil {
+		return err
+	}
+	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey})
 	if err != nil {
 		return err
 	}
 
 	handler := handlers.New(handlers.Deps{
-		Config:   cfg,
-		Logger:   logger,
-		SignIn:   signIn,
-		Sessions: sessions,
-		Database: db,
-		Intune:   intune,
-		Renewals: renewals,
-		Metrics:  m,
-		Sandbox:  sandboxHandler,
+		Config:     cfg,
+		Logger:     logger,
+		SignIn:     signIn,
+		Sessions:   sessions,
+		Database:   db,
+		Intune:     intune,
+		Renewals:   renewals,
+		Metrics:    m,
+		Audit:      trail,
+		AuditStore: db,
+		Sandbox:    sandboxHandler,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -290,6 +308,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 
 	go discoverUntilReady(ctx, signIn, logger)
+	trailDone := make(chan struct{})
+	go func() {
+		defer close(trailDone)
+		if err := trail.Run(ctx); err != nil {
+			logger.Error("audit trail background work stopped", "err", err)
+		}
+	}()
 	go sweep(ctx, logger, sessions.Sweep, renewals.Sweep)
 
 	errc := make(chan error, 1)
@@ -302,8 +327,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	<-trailDone
+	// A last checkpoint makes the shutdown time provable: nothing was appended after it.
+	if err := trail.Close(shutdownCtx); err != nil {
+		logger.Error("final audit checkpoint", "err", err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	return nil
 }

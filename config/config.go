@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/depportal/depportal/audit"
 )
 
 // Mode says where identities and Intune come from.
@@ -62,6 +64,10 @@ type Config struct {
 
 	GraphTimeout     time.Duration
 	DepTokenEncoding string // "raw" or "base64": how uploadDepToken's depToken carries the file
+
+	// AuditSigningKey signs audit checkpoints (note signer key); empty in sandbox mode until
+	// the generated one under DataDir is read.
+	AuditSigningKey string
 
 	MetricsToken    string         // bearer token that opens /metrics from anywhere
 	MetricsNetworks []netip.Prefix // client networks that may read /metrics without it
@@ -116,6 +122,7 @@ var Variables = []Variable{
 	{"DEPPORTAL_DEP_TOKEN_ENCODING", "raw", "How the token file goes into uploadDepToken's depToken: raw (the file's text) or base64 (of the file). Graph does not document it."},
 	{"DEPPORTAL_DATABASE_URL", "sqlite file ./data/depportal.db", "sqlite:PATH or postgres://… for sessions and the audit trail."},
 	{"DEPPORTAL_SESSION_KEY", "generated into ./data/ in sandbox", "32 random bytes, base64 (openssl rand -base64 32). Required with ENTRA_*."},
+	{"DEPPORTAL_AUDIT_SIGNING_KEY", "generated into ./data/ in sandbox", "Ed25519 key that signs audit checkpoints (depportal audit keygen). Required with ENTRA_*."},
 	{"DEPPORTAL_UPLOADER_ROLE", "DepToken.Upload", "App role that may renew tokens."},
 	{"DEPPORTAL_AUDITOR_ROLE", "DepToken.Audit", "App role that may read the audit trail."},
 	{"DEPPORTAL_SESSION_IDLE_TIMEOUT", "30m", "A session ends after this long without a request."},
@@ -192,6 +199,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if get("DEPPORTAL_SESSION_KEY") == "" {
 			bad("DEPPORTAL_SESSION_KEY is missing (32 random bytes, base64: openssl rand -base64 32)")
 		}
+		if get("DEPPORTAL_AUDIT_SIGNING_KEY") == "" {
+			bad("DEPPORTAL_AUDIT_SIGNING_KEY is missing (make one with: depportal audit keygen)")
+		}
 		if u, err := parseHTTPURL(c.AuthorityHost, false); err != nil {
 			bad("ENTRA_AUTHORITY_HOST: %v", err)
 		} else {
@@ -224,6 +234,14 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("DEPPORTAL_SESSION_KEY: %v", err)
 		}
 		c.SessionKey = key
+	}
+
+	if raw := get("DEPPORTAL_AUDIT_SIGNING_KEY"); raw != "" {
+		key, _, err := audit.ParseKey(raw)
+		if err != nil {
+			bad("DEPPORTAL_AUDIT_SIGNING_KEY: %v", err)
+		}
+		c.AuditSigningKey = key
 	}
 
 	c.DatabaseURL = get("DEPPORTAL_DATABASE_URL")

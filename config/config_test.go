@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/depportal/depportal/audit"
 )
 
 const validKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
@@ -22,13 +24,23 @@ func env(m map[string]string) func(string) string {
 
 func tenantEnv() map[string]string {
 	return map[string]string{
-		"ENTRA_TENANT_ID":       "72f988bf-86f1-41af-91ab-2d7cd011db47",
-		"ENTRA_CLIENT_ID":       "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
-		"ENTRA_CLIENT_SECRET":   "s3cret",
-		"DEPPORTAL_PUBLIC_URL":  "https://depportal.contoso.com",
-		"DEPPORTAL_SESSION_KEY": validKey,
+		"ENTRA_TENANT_ID":             "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"ENTRA_CLIENT_ID":             "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
+		"ENTRA_CLIENT_SECRET":         "s3cret",
+		"DEPPORTAL_PUBLIC_URL":        "https://depportal.contoso.com",
+		"DEPPORTAL_SESSION_KEY":       validKey,
+		"DEPPORTAL_AUDIT_SIGNING_KEY": auditKey,
 	}
 }
+
+// auditKey is a fixed checkpoint signing key for these tests (audit.GenerateKey's format).
+var auditKey = func() string {
+	k, _, err := audit.GenerateKey("depportal.contoso.com/audit")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 func MustLoad(tb testing.TB, m map[string]string) Config {
 	tb.Helper()
@@ -132,6 +144,8 @@ func TestEachProblemNamed(t *testing.T) {
 		{"http public URL", map[string]string{"DEPPORTAL_PUBLIC_URL": "http://depportal.contoso.com"}, "must use https"},
 		{"public URL with path", map[string]string{"DEPPORTAL_PUBLIC_URL": "https://contoso.com/depportal"}, "must not have a path"},
 		{"missing session key", map[string]string{"DEPPORTAL_SESSION_KEY": ""}, "DEPPORTAL_SESSION_KEY is missing"},
+		{"missing audit key", map[string]string{"DEPPORTAL_AUDIT_SIGNING_KEY": ""}, "DEPPORTAL_AUDIT_SIGNING_KEY is missing"},
+		{"malformed audit key", map[string]string{"DEPPORTAL_AUDIT_SIGNING_KEY": "PRIVATE+KEY+nope"}, "DEPPORTAL_AUDIT_SIGNING_KEY: audit signing key is malformed"},
 		{"short session key", map[string]string{"DEPPORTAL_SESSION_KEY": "c2hvcnQ="}, "must decode to 32 bytes, got 5"},
 		{"session key not base64", map[string]string{"DEPPORTAL_SESSION_KEY": "not base64!!"}, "DEPPORTAL_SESSION_KEY: is not base64"},
 		{"authority http", map[string]string{"ENTRA_AUTHORITY_HOST": "http://login.example.com"}, "ENTRA_AUTHORITY_HOST"},
@@ -165,13 +179,13 @@ func TestEachProblemNamed(t *testing.T) {
 func TestPartialTenantNamesEveryMissingVariable(t *testing.T) {
 	problems := MustFail(t, map[string]string{"ENTRA_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"})
 	joined := strings.Join(problems, "\n")
-	for _, want := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_SESSION_KEY"} {
+	for _, want := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_SESSION_KEY", "DEPPORTAL_AUDIT_SIGNING_KEY"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("problems do not name %s:\n%s", want, joined)
 		}
 	}
-	if len(problems) != 4 {
-		t.Errorf("want 4 problems, got %d:\n%s", len(problems), joined)
+	if len(problems) != 5 {
+		t.Errorf("want 5 problems, got %d:\n%s", len(problems), joined)
 	}
 }
 

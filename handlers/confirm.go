@@ -15,7 +15,7 @@ func (s *server) confirm(c echo.Context) error {
 	sess, _ := sessionOf(c)
 	ctx := c.Request().Context()
 	pendingID := c.Param("id")
-	rs := renewal.Session{Hash: sess.IDHash, Credentials: s.Sessions.Delegated(sess)}
+	rs := s.renewalSession(c)
 
 	res, err := s.Renewals.Confirm(ctx, rs, pendingID, c.Request().Form["ack"])
 	if res.Outcome != "" {
@@ -39,12 +39,17 @@ func (s *server) confirm(c echo.Context) error {
 	}
 	s.Logger.Info("token renewed", "request_id", requestIDOf(c), "setting_id", res.SettingID, "oid", sess.Identity.ObjectID,
 		"graph_request_id", res.Call.RequestID, "client_request_id", res.Call.ClientRequestID)
+	if res.OutcomeNotRecorded != nil {
+		s.Logger.Error("upload outcome not recorded in the audit trail", "request_id", requestIDOf(c), "intent_seq", res.IntentSeq, "err", res.OutcomeNotRecorded)
+	}
 	v := views.Result{
-		Token:          tokenView(res.After, s.Now()),
-		AppleID:        res.AppleID,
-		Before:         dateOrUnknown(res.Before),
-		ReadBackFailed: res.ReadBackErr != nil,
-		Support:        callFacts(res.Call),
+		OutcomeNotRecorded: res.OutcomeNotRecorded != nil,
+		IntentSeq:          res.IntentSeq,
+		Token:              tokenView(res.After, s.Now()),
+		AppleID:            res.AppleID,
+		Before:             dateOrUnknown(res.Before),
+		ReadBackFailed:     res.ReadBackErr != nil,
+		Support:            callFacts(res.Call),
 	}
 	if res.ReadBackErr != nil {
 		v.Token.Name = res.SettingName

@@ -92,6 +92,14 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Go back, reload the page and send the form again.",
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
+	case errors.Is(err, renewal.ErrAuditUnavailable):
+		return views.Problem{
+			Status:  http.StatusServiceUnavailable,
+			Heading: "The audit trail cannot be written",
+			Message: "Every step in depportal is recorded before it is taken. The audit trail refused the record, so nothing was done: nothing was sent to Intune.",
+			Next:    "Try again in a few minutes. If it persists, tell the portal's operators (their database may be full or read-only).",
+			Actions: []views.Link{home},
+		}, slog.LevelError
 	case errors.Is(err, renewal.ErrPendingGone):
 		return views.Problem{
 			Status:  http.StatusGone,
@@ -114,7 +122,13 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		if errors.As(err, &in) {
 			path = "/settings/" + in.ID
 		}
-		return graphProblem(ge, path), graphLogLevel(ge)
+		p := graphProblem(ge, path)
+		var unrecorded *renewal.OutcomeNotRecordedError
+		if errors.As(err, &unrecorded) {
+			p.Next += fmt.Sprintf(" Also: the outcome could not be written to the audit trail (intent record #%d); tell the portal's operators.", unrecorded.IntentSeq)
+			return p, slog.LevelError
+		}
+		return p, graphLogLevel(ge)
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

@@ -225,9 +225,11 @@ func (s *server) guard(a access) echo.MiddlewareFunc {
 				return errSignedOut
 			}
 			if !s.roles.Any(sess.Identity) {
+				s.recordDenied(c, "")
 				return &forbiddenError{route: c.Path()}
 			}
 			if a == uploader && !sess.Identity.HasRole(s.roles.Uploader) {
+				s.recordDenied(c, s.roles.Uploader)
 				return &forbiddenError{route: c.Path(), role: s.roles.Uploader}
 			}
 			return next(c)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
@@ -37,6 +38,7 @@ type testPortal struct {
 	tenant   *sandbox.Tenant
 	db       *store.DB
 	simTime  *atomic.Int64 // time spent inside the Intune simulator's handler
+	trail    *audit.Trail
 }
 
 type syncBuffer struct {
@@ -117,7 +119,19 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, SessionKey: cfg.SessionKey})
+	skey, _, err := audit.GenerateKey("depportal-test/audit")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trail, err := audit.New(audit.Config{Store: db, SignerKey: skey, Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runCtx, stopTrail := context.WithCancel(context.Background())
+	trailDone := make(chan struct{})
+	go func() { defer close(trailDone); trail.Run(runCtx) }()
+	tb.Cleanup(func() { stopTrail(); <-trailDone })
+	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -129,14 +143,14 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 			simTime.Add(int64(time.Since(start)))
 		}
 	})
-	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals, Metrics: m})
+	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals, Metrics: m, Audit: trail, AuditStore: db})
 	srv.Config.Handler = h
 	if err := signIn.Discover(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	// The server behind the handler, for tests that walk the route table.
 	s := &server{Deps: Deps{Config: cfg, Sandbox: tenant, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
-	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime}
+	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime, trail: trail}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so each hop is visible.

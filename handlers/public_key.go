@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/deptoken"
 )
 
@@ -31,6 +32,11 @@ func (s *server) publicKey(c echo.Context) error {
 	pem, err := deptoken.ThreeLinePEM(certPEM)
 	if err != nil {
 		return fmt.Errorf("Intune's public key for %s is not a certificate: %w", id, err)
+	}
+	e := s.auditEntry(c, audit.PublicKeyDownloaded)
+	e.Setting = audit.Setting{ID: st.ID, Name: st.TokenName}
+	if _, err := s.Audit.Append(ctx, e); err != nil {
+		return errAuditDown(err)
 	}
 	name := unsafeFileChars.ReplaceAllString(st.TokenName, "_")
 	if name == "" {

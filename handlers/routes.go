@@ -40,6 +40,9 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/signed-out", public, s.signedOut},
 
 		{http.MethodGet, "/", anyRole, s.home},
+		{http.MethodGet, "/audit", anyRole, s.auditList},
+		{http.MethodGet, "/audit/export", anyRole, s.auditExport},
+		{http.MethodGet, "/audit/:seq", anyRole, s.auditDetail},
 		{http.MethodGet, "/settings/:id", uploader, s.setting},
 		{http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey},
 		{http.MethodPost, "/settings/:id/upload", uploader, s.upload},

@@ -20,6 +20,10 @@ func examplePath(pattern string) string {
 		return "/static/app.css"
 	case "/_sandbox/*":
 		return "/_sandbox/idp/nowhere"
+	case "/audit/export":
+		return "/audit/export?format=csv"
+	case "/audit/:seq":
+		return "/audit/1" // the first sign-in: Hannah's own record
 	}
 	// A real sandbox token, so a permitted request reaches the handler's own logic.
 	return strings.ReplaceAll(pattern, ":id", "0b6f9a4e-2c1d-4e8f-9a3b-5d7c1e2f4a61")

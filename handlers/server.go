@@ -17,6 +17,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/graph"
@@ -47,6 +48,9 @@ type Deps struct {
 	Intune   Intune
 	Renewals *renewal.Service
 	Metrics  *metrics.Metrics
+	// Audit records events; AuditStore is what exports stream from.
+	Audit      *audit.Trail
+	AuditStore audit.Store
 	// Sandbox serves /_sandbox/ in sandbox mode; nil in tenant mode.
 	Sandbox http.Handler
 	Now     func() time.Time

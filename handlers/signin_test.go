@@ -130,7 +130,7 @@ func TestCallbackLogNeverHoldsCodeOrTokens(t *testing.T) {
 	b := p.browser(t)
 	MustSignIn(t, b, "hannah", "/")
 	logs := p.logs.String()
-	for _, leak := range []string{"code=", "access_token", "refresh_token", "id_token", "test-secret", "eyJ"} {
+	for _, leak := range []string{"?code=", "&code=", "access_token", "refresh_token", "id_token", "test-secret", "eyJ"} {
 		if strings.Contains(logs, leak) {
 			t.Errorf("log contains %q", leak)
 		}

@@ -37,7 +37,7 @@ func (s *server) upload(c echo.Context) error {
 		defer clear(req.File)
 	}
 
-	review, err := s.Renewals.Prepare(ctx, renewal.Session{Hash: sess.IDHash, Credentials: cred}, req)
+	review, err := s.Renewals.Prepare(ctx, s.renewalSession(c), req)
 	var fe renewal.FieldErrors
 	if errors.As(err, &fe) {
 		st, gerr := s.Intune.GetOnboardingSetting(ctx, cred, id)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/deptoken"
 	"github.com/depportal/depportal/graph"
@@ -73,10 +74,17 @@ type PendingRecord struct {
 	Outcome     string
 }
 
+// Auditor records what happens; *audit.Trail implements it. Append returns only once the
+// record is durable, and an error means nothing was recorded.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
+}
+
 // Config wires a Service.
 type Config struct {
 	Intune     Intune
 	Store      Store
+	Audit      Auditor
 	SessionKey []byte
 	Now        func() time.Time
 }
@@ -85,6 +93,7 @@ type Config struct {
 type Service struct {
 	intune Intune
 	store  Store
+	audit  Auditor
 	sealer *auth.Sealer
 	now    func() time.Time
 }
@@ -98,7 +107,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{intune: cfg.Intune, store: cfg.Store, sealer: sealer, now: cfg.Now}, nil
+	if cfg.Audit == nil {
+		return nil, errors.New("renewal: an audit trail is required")
+	}
+	return &Service{intune: cfg.Intune, store: cfg.Store, audit: cfg.Audit, sealer: sealer, now: cfg.Now}, nil
 }
 
 // Request is what the person submitted on the renewal form.
@@ -221,11 +233,22 @@ const (
 )
 
 // Session is who is renewing: the session hash binds the pending upload, the credentials call
-// Graph.
+// Graph, the rest goes into the audit trail.
 type Session struct {
 	Hash        string
 	Credentials graph.Credentials
+	Actor       audit.Actor
+	Client      audit.Client
+	RequestID   string
 }
+
+// entry starts an audit entry for this session.
+func (s Session) entry(t audit.EventType) audit.Entry {
+	return audit.Entry{Type: t, Actor: s.Actor, Client: s.Client, RequestID: s.RequestID}
+}
+
+// ErrAuditUnavailable: the audit trail could not record the step, so it was not taken.
+var ErrAuditUnavailable = errors.New("the audit trail cannot be written")
 
 // Prepare checks the upload and, when no check fails, keeps it as a pending upload. Graph
 // errors (the setting or its key could not be read) are returned as they are.
@@ -247,7 +270,7 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	switch {
 	case errors.As(inspectErr, &fe):
 		rv.Checks = append(rv.Checks, Check{Name: "file", Title: "The file is an Apple server token", Verdict: Fail, Message: fe.Msg})
-		return rv, nil
+		return rv, s.recordReview(ctx, sess, rv, fileSHA)
 	case inspectErr != nil:
 		return Review{}, fmt.Errorf("read token file: %w", inspectErr)
 	}
@@ -276,7 +299,10 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 			Message: "This same file was uploaded to this token successfully in the last 10 minutes. Uploading it again changes nothing; confirm only if that is intended."})
 	}
 	if rv.Failed() {
-		return rv, nil
+		return rv, s.recordReview(ctx, sess, rv, fileSHA)
+	}
+	if err := s.recordReview(ctx, sess, rv, fileSHA); err != nil {
+		return Review{}, err
 	}
 
 	id := auth.RandomToken()
@@ -292,6 +318,24 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	}
 	rv.PendingID, rv.ExpiresAt = id, rec.ExpiresAt
 	return rv, nil
+}
+
+// recordReview writes the upload.reviewed record; without it the review does not count.
+func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fileSHA string) error {
+	e := sess.entry(audit.UploadReviewed)
+	e.Setting = audit.Setting{ID: rv.Setting.ID, Name: rv.Setting.TokenName}
+	e.AppleID = rv.AppleID
+	e.Token = audit.TokenFile{SHA256: fileSHA, Recipient: describeRecipients(rv.Report)}
+	if len(rv.Report.Recipients) == 0 {
+		e.Token.Recipient = ""
+	}
+	for _, c := range rv.Checks {
+		e.Verdicts = append(e.Verdicts, audit.Verdict{Check: c.Name, Result: audit.Result(c.Verdict), Message: c.Message})
+	}
+	if _, err := s.audit.Append(ctx, e); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+	}
+	return nil
 }
 
 func recipientCheck(report deptoken.Report, certPEM string, setting graph.OnboardingSetting) Check {

@@ -3,6 +3,7 @@ package renewal_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/store"
@@ -89,7 +91,15 @@ func newRig(tb testing.TB) *rig {
 			TokenExpirationDateTime: c.now.AddDate(0, 0, 9)},
 		certPEM: string(MustRead(tb, "certs", "intune-a.crt")),
 	}
-	svc, err := renewal.New(renewal.Config{Intune: in, Store: db, SessionKey: []byte("0123456789abcdef0123456789abcdef"), Now: c.Now})
+	skey, _, err := audit.GenerateKey("depportal-test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trail, err := audit.New(audit.Config{Store: db, SignerKey: skey, Now: c.Now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := renewal.New(renewal.Config{Intune: in, Store: db, Audit: trail, SessionKey: []byte("0123456789abcdef0123456789abcdef"), Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -241,5 +251,134 @@ func TestNormalizeAppleID(t *testing.T) {
 		if (msg == "") != wantOK {
 			t.Errorf("NormalizeAppleID(%q) message %q", in, msg)
 		}
+	}
+}
+
+// recordingAuditor wraps the real trail, can refuse appends, and lets the fake Intune check
+// what was committed when the upload arrives.
+type recordingAuditor struct {
+	mu     sync.Mutex
+	inner  renewal.Auditor
+	types  []audit.EventType
+	refuse func(audit.EventType) bool
+}
+
+func (a *recordingAuditor) Append(ctx context.Context, e audit.Entry) (audit.Record, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refuse != nil && a.refuse(e.Type) {
+		return audit.Record{}, errors.New("disk full")
+	}
+	rec, err := a.inner.Append(ctx, e)
+	if err == nil {
+		a.types = append(a.types, e.Type)
+	}
+	return rec, err
+}
+
+func (a *recordingAuditor) seen() []audit.EventType {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.types)
+}
+
+func newAuditedRig(tb testing.TB) (*rig, *recordingAuditor) {
+	tb.Helper()
+	r := newRig(tb)
+	skey, _, _ := audit.GenerateKey("depportal-test")
+	trail, _ := audit.New(audit.Config{Store: r.db, SignerKey: skey, Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	rec := &recordingAuditor{inner: trail}
+	svc, err := renewal.New(renewal.Config{Intune: r.intune, Store: r.db, Audit: rec, SessionKey: []byte("0123456789abcdef0123456789abcdef"), Now: r.clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.svc = svc
+	return r, rec
+}
+
+func TestIntentIsCommittedBeforeTheUpload(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	var atUpload []audit.EventType
+	r.intune.uploadFn = func() (graph.CallInfo, error) {
+		atUpload = rec.seen()
+		return graph.CallInfo{Status: 204}, nil
+	}
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	res, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(atUpload, []audit.EventType{audit.UploadReviewed, audit.UploadIntent}) {
+		t.Errorf("records when Intune was called: %v", atUpload)
+	}
+	if got := rec.seen(); !slices.Equal(got, []audit.EventType{audit.UploadReviewed, audit.UploadIntent, audit.UploadSucceeded}) {
+		t.Errorf("records: %v", got)
+	}
+	if res.IntentSeq == 0 || res.OutcomeSeq != res.IntentSeq+1 {
+		t.Errorf("intent %d outcome %d", res.IntentSeq, res.OutcomeSeq)
+	}
+}
+
+func TestNoIntentNoUpload(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadIntent }
+	_, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil)
+	if !errors.Is(err, renewal.ErrAuditUnavailable) || r.intune.uploads != 0 {
+		t.Fatalf("err %v, uploads %d", err, r.intune.uploads)
+	}
+	// The review was not used up: once the trail works again, the person can go on.
+	rec.refuse = nil
+	if _, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); err != nil || r.intune.uploads != 1 {
+		t.Errorf("after the trail recovered: %v, uploads %d", err, r.intune.uploads)
+	}
+}
+
+func TestNoReviewRecordNoPendingUpload(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadReviewed }
+	_, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: MustRead(t, "files", tokenFile)})
+	if !errors.Is(err, renewal.ErrAuditUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	var n int
+	r.db.SQL().QueryRow(`SELECT COUNT(*) FROM pending_uploads`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d pending uploads kept without a review record", n)
+	}
+}
+
+func TestOutcomeNotRecordedIsReported(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadSucceeded }
+	res, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil)
+	if err != nil || r.intune.uploads != 1 {
+		t.Fatalf("the upload itself succeeded: %v", err)
+	}
+	if res.OutcomeNotRecorded == nil || res.IntentSeq == 0 || res.OutcomeSeq != 0 {
+		t.Errorf("result %+v does not say the outcome is missing", res)
+	}
+}
+
+func TestFailedUploadRecordsGraphDetails(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	r.intune.uploadFn = func() (graph.CallInfo, error) {
+		return graph.CallInfo{}, &graph.Error{Status: 400, Code: "BadRequest", RequestID: "req-1", ClientRequestID: "cli-1", ActivityID: "act-1", Message: "The DEP token is invalid"}
+	}
+	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
+	if _, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); err == nil {
+		t.Fatal("want the rejection")
+	}
+	if got := rec.seen(); got[len(got)-1] != audit.UploadFailed {
+		t.Fatalf("records %v", got)
+	}
+	recs, _, err := rec.inner.(*audit.Trail).Query(context.Background(), audit.Filter{Type: audit.UploadFailed}, 10, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("query: %v %d", err, len(recs))
+	}
+	g := recs[0].Graph
+	if g.Status != 400 || g.Code != "BadRequest" || g.RequestID != "req-1" || g.ClientRequestID != "cli-1" || g.ActivityID != "act-1" || recs[0].IntentSeq == 0 {
+		t.Errorf("failure record %+v", recs[0])
 	}
 }

@@ -102,9 +102,57 @@ type Check struct {
 
 // Result is the page after a successful renewal.
 type Result struct {
-	Token          Token
-	AppleID        string
-	Before         string
-	ReadBackFailed bool
-	Support        []Fact
+	// OutcomeNotRecorded: the renewal happened but its outcome record could not be written.
+	OutcomeNotRecorded bool
+	IntentSeq          int64
+	Token              Token
+	AppleID            string
+	Before             string
+	ReadBackFailed     bool
+	Support            []Fact
+}
+
+// AuditList is the audit trail page.
+type AuditList struct {
+	OwnOnly    bool // an uploader sees only their own records
+	Filter     AuditFilter
+	Records    []AuditRow
+	OlderHref  string // next page, "" on the last
+	ExportCSV  string
+	ExportJSON string
+	Chain      ChainStatus
+	EventTypes []string
+	Outcomes   []string
+}
+
+// AuditFilter is what the filter form shows.
+type AuditFilter struct {
+	From, To, Actor, Token, Type, Outcome string
+}
+
+// AuditRow is one record in the list.
+type AuditRow struct {
+	Seq     int64
+	Time    string
+	Type    string
+	Outcome string
+	Actor   string
+	Token   string
+	Summary string
+	Href    string
+}
+
+// ChainStatus is the banner over the trail.
+type ChainStatus struct {
+	Checked bool
+	Intact  bool
+	Text    string
+}
+
+// AuditDetail is one record in full.
+type AuditDetail struct {
+	Seq    int64
+	Chain  ChainStatus
+	Fields []Fact
+	Checks []Check
 }

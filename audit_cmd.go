@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/store"
+)
+
+// auditKeyFile is the sandbox's checkpoint signing key under the data folder.
+const auditKeyFile = "audit-signing.key"
+
+const auditUsage = `usage:
+  depportal audit verify [--db URL] [--key VERIFIER_KEY ...]
+  depportal audit export [--db URL] --format csv|jsonl [--since YYYY-MM-DD] [--until YYYY-MM-DD]
+  depportal audit public-key        print the verifier key of the signing key serve uses
+  depportal audit keygen [--name N] print a new signing key (for DEPPORTAL_AUDIT_SIGNING_KEY)
+
+With no --db, the database serve would open (DEPPORTAL_DATABASE_URL, or ./data/depportal.db).
+With no --key, the verifier of the key serve would sign with. Give --key more than once after a
+key rotation: old checkpoints stay verifiable with the old key.
+`
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return exitCode(2)
+	}
+	sub, args := args[0], args[1:]
+	flags := flag.NewFlagSet("depportal audit "+sub, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() { fmt.Fprint(stderr, auditUsage) }
+	db := flags.String("db", "", "database URL (sqlite:PATH or postgres://…)")
+	var keys multiFlag
+	flags.Var(&keys, "key", "verifier key (repeatable)")
+	format := flags.String("format", "", "csv or jsonl")
+	since := flags.String("since", "", "first day, YYYY-MM-DD (UTC)")
+	until := flags.String("until", "", "last day, YYYY-MM-DD (UTC), included")
+	name := flags.String("name", "depportal/audit", "key name for keygen, e.g. depportal.contoso.com/audit")
+	if err := flags.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "depportal audit %s: unexpected argument %q\n", sub, flags.Arg(0))
+		return exitCode(2)
+	}
+
+	switch sub {
+	case "keygen":
+		skey, vkey, err := audit.GenerateKey(*name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "DEPPORTAL_AUDIT_SIGNING_KEY=%s\n# verifier key, for auditors: %s\n", skey, vkey)
+		return nil
+	case "public-key":
+		vkey, err := servingVerifierKey(getenv)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, vkey)
+		return nil
+	case "verify":
+		if len(keys) == 0 {
+			vkey, err := servingVerifierKey(getenv)
+			if err != nil {
+				return fmt.Errorf("%w (or give --key)", err)
+			}
+			keys = append(keys, vkey)
+		}
+		st, err := openAuditDB(ctx, *db, getenv)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		report, err := audit.Verify(ctx, st, keys...)
+		if err != nil {
+			return err
+		}
+		if !report.Intact() {
+			fmt.Fprintln(stderr, "depportal audit verify:", report.String())
+			return exitCode(1)
+		}
+		fmt.Fprintln(stdout, report.String())
+		return nil
+	case "export":
+		if *format != "csv" && *format != "jsonl" {
+			fmt.Fprintln(stderr, "depportal audit export: --format must be csv or jsonl")
+			return exitCode(2)
+		}
+		var f audit.Filter
+		var err error
+		if f.From, err = parseDay(*since); err != nil {
+			fmt.Fprintln(stderr, "depportal audit export: --since:", err)
+			return exitCode(2)
+		}
+		if f.To, err = parseDay(*until); err != nil {
+			fmt.Fprintln(stderr, "depportal audit export: --until:", err)
+			return exitCode(2)
+		}
+		if !f.To.IsZero() {
+			f.To = f.To.Add(24 * time.Hour)
+		}
+		st, err := openAuditDB(ctx, *db, getenv)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return audit.Export(ctx, st, stdout, *format, f)
+	default:
+		fmt.Fprint(stderr, auditUsage)
+		return exitCode(2)
+	}
+}
+
+func parseDay(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+// openAuditDB opens the database serve would use, unless --db says otherwise.
+func openAuditDB(ctx context.Context, url string, getenv func(string) string) (*store.DB, error) {
+	if url == "" {
+		url = getenv("DEPPORTAL_DATABASE_URL")
+	}
+	if url == "" {
+		url = "sqlite:" + filepath.Join(dataDir(getenv), "depportal.db")
+	}
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no audit database at %s: %w", path, err)
+		}
+	}
+	return store.Open(ctx, url)
+}
+
+func dataDir(getenv func(string) string) string {
+	if d := getenv("DEPPORTAL_DATA_DIR"); d != "" {
+		return d
+	}
+	return "data"
+}
+
+// servingVerifierKey derives the verifier of the key serve signs with: the environment's, or
+// the sandbox's file.
+func servingVerifierKey(getenv func(string) string) (string, error) {
+	raw := getenv("DEPPORTAL_AUDIT_SIGNING_KEY")
+	if raw == "" {
+		b, err := os.ReadFile(filepath.Join(dataDir(getenv), auditKeyFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", errors.New("no audit signing key: set DEPPORTAL_AUDIT_SIGNING_KEY, or run serve once in the sandbox")
+		}
+		if err != nil {
+			return "", err
+		}
+		raw = string(b)
+	}
+	_, vkey, err := audit.ParseKey(raw)
+	return vkey, err
+}

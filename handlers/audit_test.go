@@ -1,0 +1,203 @@
+package handlers
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/sandbox"
+)
+
+// MustRecords returns the audit records of one type, oldest first.
+func MustRecords(tb testing.TB, p *testPortal, t audit.EventType) []audit.Record {
+	tb.Helper()
+	recs, _, err := p.trail.Query(context.Background(), audit.Filter{Type: t}, 500, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
+		recs[i], recs[j] = recs[j], recs[i]
+	}
+	return recs
+}
+
+func MustOneRecord(tb testing.TB, p *testPortal, t audit.EventType) audit.Record {
+	tb.Helper()
+	recs := MustRecords(tb, p, t)
+	if len(recs) != 1 {
+		tb.Fatalf("%d %s records, want 1", len(recs), t)
+	}
+	return recs[0]
+}
+
+// TestEveryEventTypeFromTheRealFlow drives the portal as people would and checks that each
+// event type is recorded with the fields an auditor needs.
+func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
+	p := newTestPortal(t, nil)
+	hannah, csrf := signedInHannah(t, p)
+
+	in := MustOneRecord(t, p, audit.SignInSucceeded)
+	if in.Actor.Name != "Hannah Helpdesk" || in.Actor.TenantID != sandbox.TenantID || in.Actor.ObjectID == "" || in.Actor.UPN == "" ||
+		in.Client.IP != "127.0.0.1" || in.Client.UserAgent == "" || in.RequestID == "" || in.Outcome != audit.Success {
+		t.Errorf("signin.succeeded = %+v", in)
+	}
+
+	MustSignIn(t, p.browser(t), "eve", "/")
+	if r := MustOneRecord(t, p, audit.SignInRefused); !strings.Contains(r.Reason, "wrong_tenant") || r.Outcome != audit.Failure {
+		t.Errorf("signin.refused = %+v", r)
+	}
+
+	MustSignIn(t, p.browser(t), "nora", "/")
+	if r := MustOneRecord(t, p, audit.AccessDenied); r.Route != "GET /" || r.Actor.Name != "Nora Norole" || !strings.Contains(r.Reason, "no portal role") {
+		t.Errorf("access.denied = %+v", r)
+	}
+
+	// A renewal: reviewed, intent, succeeded.
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := hannah.confirm(review); got.status != http.StatusOK {
+		t.Fatalf("renewal: %d", got.status)
+	}
+	rv := MustOneRecord(t, p, audit.UploadReviewed)
+	if rv.Setting.ID != abmSoon || rv.Setting.Name != "Contoso ABM" || rv.AppleID != "abm-admin@contoso.com" ||
+		len(rv.Token.SHA256) != 64 || rv.Token.Recipient == "" || len(rv.Verdicts) < 3 || rv.Outcome != audit.Success {
+		t.Errorf("upload.reviewed = %+v", rv)
+	}
+	intent := MustOneRecord(t, p, audit.UploadIntent)
+	ok := MustOneRecord(t, p, audit.UploadSucceeded)
+	if intent.Outcome != audit.Pending || intent.Token.SHA256 != rv.Token.SHA256 || ok.IntentSeq != intent.Seq || ok.Seq <= intent.Seq {
+		t.Errorf("intent %+v / outcome %+v", intent, ok)
+	}
+	if ok.Graph.Status != 204 || ok.Graph.RequestID == "" || ok.Graph.ClientRequestID == "" || ok.Outcome != audit.Success {
+		t.Errorf("upload.succeeded graph = %+v", ok.Graph)
+	}
+
+	// Intune refuses a file: upload.failed with Graph's identifiers.
+	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
+	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	hannah.confirm(review, ackAll(review)...)
+	if r := MustOneRecord(t, p, audit.UploadFailed); r.Graph.Status != 400 || r.Graph.Code == "" || r.Graph.ActivityID == "" || r.IntentSeq == 0 || r.Outcome != audit.Failure {
+		t.Errorf("upload.failed = %+v", r)
+	}
+
+	// The answer never comes: upload.unknown.
+	p.tenant.Graph.InjectFault(sandbox.OpUpload, sandbox.Fault{Drop: true})
+	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	hannah.confirm(review, ackAll(review)...)
+	if r := MustOneRecord(t, p, audit.UploadUnknown); r.Outcome != audit.Unknown || r.IntentSeq == 0 {
+		t.Errorf("upload.unknown = %+v", r)
+	}
+
+	hannah.get("/settings/" + abmSoon + "/public-key")
+	if r := MustOneRecord(t, p, audit.PublicKeyDownloaded); r.Setting.ID != abmSoon {
+		t.Errorf("publickey.downloaded = %+v", r)
+	}
+
+	hannah.get("/audit/export?format=csv")
+	if r := MustOneRecord(t, p, audit.AuditExported); !strings.Contains(r.Reason, "format=csv") || r.Actor.Name != "Hannah Helpdesk" {
+		t.Errorf("audit.exported = %+v", r)
+	}
+
+	// Every record is also a log line for a SIEM.
+	if n := strings.Count(p.logs.String(), `msg=audit`); n < 10 {
+		t.Errorf("%d audit log lines", n)
+	}
+}
+
+func TestAuditorSeesEverythingUploaderOnlyOwn(t *testing.T) {
+	p := newTestPortal(t, nil)
+	signedInHannah(t, p)
+	avery := p.browser(t)
+	MustSignIn(t, avery, "avery", "/")
+	MustSignIn(t, p.browser(t), "nora", "/")
+
+	all := avery.get("/audit")
+	for _, want := range []string{"Hannah Helpdesk", "Avery Auditor", "Nora Norole", "access.denied", "hash chain"} {
+		if !strings.Contains(strings.ToLower(all.body), strings.ToLower(want)) {
+			t.Errorf("auditor's view lacks %q", want)
+		}
+	}
+	hannah, _ := signedInHannah(t, p)
+	own := hannah.get("/audit")
+	if own.status != http.StatusOK || strings.Contains(own.body, "Avery Auditor") || strings.Contains(own.body, "Nora Norole") || !strings.Contains(own.body, "You see your own records") {
+		t.Errorf("uploader's view: %d\n%s", own.status, own.body)
+	}
+	// Not even by asking for someone else, or opening their record directly.
+	nora := MustOneRecord(t, p, audit.AccessDenied)
+	if got := hannah.get("/audit?actor=" + nora.Actor.ObjectID); strings.Contains(got.body, "Nora Norole") {
+		t.Error("uploader read another person's records through the filter")
+	}
+	if got := hannah.get("/audit/" + itoa(nora.Seq)); got.status != http.StatusNotFound {
+		t.Errorf("uploader opened another person's record: %d", got.status)
+	}
+	if got := avery.get("/audit/" + itoa(nora.Seq)); got.status != http.StatusOK || !strings.Contains(got.body, "missing") && !strings.Contains(got.body, "no portal role") {
+		t.Errorf("auditor detail: %d", got.status)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestAuditFiltersAndExport(t *testing.T) {
+	p := newTestPortal(t, nil)
+	hannah, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	hannah.confirm(review)
+	avery := p.browser(t)
+	MustSignIn(t, avery, "avery", "/")
+
+	got := avery.get("/audit?type=upload.succeeded")
+	if strings.Count(got.body, "<code>upload.succeeded</code>") != 1 || strings.Contains(got.body, "<code>signin.succeeded</code>") {
+		t.Errorf("type filter:\n%s", got.body)
+	}
+	got = avery.get("/audit?actor=avery")
+	if strings.Contains(got.body, "Hannah Helpdesk</td>") || !strings.Contains(got.body, "Avery Auditor") {
+		t.Error("actor filter")
+	}
+	got = avery.get("/audit?token=" + abmSoon + "&outcome=pending")
+	if strings.Count(got.body, "<code>upload.intent</code>") != 1 {
+		t.Error("token + outcome filter")
+	}
+	if got := avery.get("/audit?from=not-a-date"); got.status != http.StatusBadRequest {
+		t.Errorf("bad date: %d", got.status)
+	}
+
+	exp := avery.get("/audit/export?format=csv&type=upload.succeeded")
+	if exp.status != http.StatusOK || !strings.Contains(exp.header.Get("Content-Disposition"), `filename="depportal-audit_start_`) {
+		t.Fatalf("export: %d %q", exp.status, exp.header.Get("Content-Disposition"))
+	}
+	rows, err := csv.NewReader(strings.NewReader(exp.body)).ReadAll()
+	if err != nil || len(rows) != 2 || rows[0][0] != "seq" || rows[1][2] != "upload.succeeded" {
+		t.Errorf("CSV: %v %q", err, rows)
+	}
+	if got := avery.get("/audit/export?format=xml"); got.status != http.StatusBadRequest {
+		t.Errorf("unknown format: %d", got.status)
+	}
+	jl := avery.get("/audit/export?format=jsonl")
+	if lines := strings.Count(strings.TrimSpace(jl.body), "\n") + 1; lines < 6 || !strings.Contains(jl.body, `"type":"upload.intent"`) {
+		t.Errorf("JSONL export: %d lines", lines)
+	}
+}
+
+// TestAuditRefusalStopsTheUpload: when the database refuses audit writes, nothing reaches
+// Intune and the person is told why.
+func TestAuditRefusalStopsTheUpload(t *testing.T) {
+	p := newTestPortal(t, nil)
+	hannah, csrf := signedInHannah(t, p)
+	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
+	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if _, err := p.db.SQL().Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`); err != nil {
+		t.Fatal(err)
+	}
+	got := hannah.confirm(review)
+	if got.status != http.StatusServiceUnavailable || !strings.Contains(got.body, "The audit trail cannot be written") || !strings.Contains(got.body, "nothing was sent to Intune") {
+		t.Errorf("page: %d\n%s", got.status, got.body)
+	}
+	if n := len(p.tenant.Graph.Received()); n != 0 {
+		t.Errorf("Intune received %d uploads without an intent record", n)
+	}
+}
