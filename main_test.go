@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/store"
 )
 
 type syncBuffer struct {
@@ -215,5 +220,75 @@ func TestHealthcheckCommand(t *testing.T) {
 	stop()
 	if err := run(context.Background(), []string{"depportal", "healthcheck"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck passed with the portal stopped")
+	}
+}
+
+func TestAuditCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DEPPORTAL_DATA_DIR": dir}
+	getenv := func(k string) string { return env[k] }
+	skey, vkey, err := audit.LoadOrCreateKey(filepath.Join(dir, auditKeyFile), "depportal-sandbox/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "depportal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	trail, err := audit.New(audit.Config{Store: db, SignerKey: skey, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e := audit.Entry{Type: audit.SignInSucceeded, Actor: audit.Actor{Name: "Hannah Helpdesk", ObjectID: fmt.Sprintf("oid-%d", i)}}
+		if _, err := trail.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := trail.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"depportal", "audit", "verify"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatalf("verify: %v %s", err, errOut.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != "5 records, 1 checkpoints, intact" {
+		t.Errorf("verify printed %q", got)
+	}
+	out.Reset()
+	run(context.Background(), []string{"depportal", "audit", "public-key"}, getenv, nil, &out, io.Discard)
+	if strings.TrimSpace(out.String()) != vkey {
+		t.Errorf("public-key printed %q, want %q", out.String(), vkey)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"depportal", "audit", "export", "--format", "csv"}, getenv, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(out.String(), "\n"); lines != 6 || !strings.HasPrefix(out.String(), "seq,time,type") {
+		t.Errorf("export: %d lines\n%s", lines, out.String())
+	}
+	out.Reset()
+	run(context.Background(), []string{"depportal", "audit", "keygen", "--name", "portal.contoso.com/audit"}, getenv, nil, &out, io.Discard)
+	if !strings.HasPrefix(out.String(), "DEPPORTAL_AUDIT_SIGNING_KEY=PRIVATE+KEY+portal.contoso.com/audit+") {
+		t.Errorf("keygen printed %q", out.String())
+	}
+
+	// Someone edits record 3 behind the portal's back.
+	for _, stmt := range []string{`DROP TRIGGER IF EXISTS audit_records_no_update`, `UPDATE audit_records SET actor_name = 'Mallory' WHERE seq = 3`} {
+		if _, err := db.SQL().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errOut.Reset()
+	err = run(context.Background(), []string{"depportal", "audit", "verify"}, getenv, nil, io.Discard, &errOut)
+	var code exitCode
+	if !errors.As(err, &code) || code != 1 || !strings.Contains(errOut.String(), "record 3: content changed") {
+		t.Errorf("verify after tampering: %v, stderr %q", err, errOut.String())
+	}
+	// Usage errors exit 2.
+	if err := run(context.Background(), []string{"depportal", "audit", "export", "--format", "xml"}, getenv, nil, io.Discard, io.Discard); !errors.As(err, &code) || code != 2 {
+		t.Errorf("bad format: %v", err)
 	}
 }
