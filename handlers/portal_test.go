@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,62 @@ type testPortal struct {
 	db       *store.DB
 	simTime  *atomic.Int64 // time spent inside the Intune simulator's handler
 	trail    *audit.Trail
+	tokens   *tokenCapture // every token the provider issued, for leak tests
+	pages    *pageLog      // every page body the test browsers received
+}
+
+// tokenCapture records the tokens the provider's token endpoint hands out.
+type tokenCapture struct {
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (c *tokenCapture) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/token") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var t map[string]any
+	if json.Unmarshal(body, &t) == nil {
+		c.mu.Lock()
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if s, ok := t[k].(string); ok && s != "" {
+				c.tokens = append(c.tokens, s)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return resp, nil
+}
+
+func (c *tokenCapture) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.tokens...)
+}
+
+// pageLog keeps what the test browsers were shown.
+type pageLog struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (l *pageLog) add(s string) {
+	l.mu.Lock()
+	l.bodies = append(l.bodies, s)
+	l.mu.Unlock()
+}
+
+func (l *pageLog) all() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.bodies, "\n")
 }
 
 type syncBuffer struct {
@@ -108,9 +165,11 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	captured := &tokenCapture{}
 	signIn, err := auth.NewSignIn(auth.SignInConfig{
 		Issuer: cfg.Issuer(), TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		RedirectURL: cfg.RedirectURL(), PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(), GraphScope: cfg.GraphScope(),
+		HTTPClient: &http.Client{Transport: captured},
 	}, db, cfg.SessionKey)
 	if err != nil {
 		tb.Fatal(err)
@@ -150,7 +209,7 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 	}
 	// The server behind the handler, for tests that walk the route table.
 	s := &server{Deps: Deps{Config: cfg, Sandbox: tenant, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
-	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime, trail: trail}
+	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime, trail: trail, tokens: captured, pages: &pageLog{}}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so each hop is visible.
@@ -158,11 +217,12 @@ type browser struct {
 	tb     testing.TB
 	client *http.Client
 	base   string
+	pages  *pageLog
 }
 
 func (p *testPortal) browser(tb testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{tb: tb, base: p.srv.URL, client: &http.Client{
+	return &browser{tb: tb, base: p.srv.URL, pages: p.pages, client: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -199,6 +259,9 @@ func (b *browser) do(method, target string, form url.Values, header map[string]s
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if b.pages != nil {
+		b.pages.add(string(raw))
+	}
 	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
 }
 

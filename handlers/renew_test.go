@@ -52,6 +52,9 @@ func (b *browser) postUpload(settingID, csrf, appleID, fileName string, file []b
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if b.pages != nil {
+		b.pages.add(string(raw))
+	}
 	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
 }
 
