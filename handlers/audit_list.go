@@ -63,7 +63,8 @@ func (s *server) chainStatus() views.ChainStatus {
 	switch {
 	case !st.Checked:
 	case st.Intact:
-		cs.Text = fmt.Sprintf("Hash chain verified: %d records intact at %s UTC.", st.Size, st.At.UTC().Format("2006-01-02 15:04"))
+		cs.Text = fmt.Sprintf("Hash chain verified at %s UTC: the %d records up to then are intact. Newer records are checked at the next signed checkpoint (every 100 records, at least hourly).",
+			st.At.UTC().Format("2006-01-02 15:04"), st.Size)
 	default:
 		cs.Text = "The hash chain did NOT verify: " + st.Problem.String() + ". Tell your security team; run depportal audit verify."
 	}
