@@ -120,6 +120,12 @@ func (s *server) page(c echo.Context, title string) views.Page {
 			Roles:    s.roles.Describe(sess.Identity),
 		}
 		p.CSRFToken = sess.CSRFToken
+		if sess.Identity.HasRole(s.roles.Uploader) {
+			p.Nav = append(p.Nav, views.Link{Label: "Tokens", Href: "/"})
+		}
+		if s.roles.Any(sess.Identity) {
+			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit"})
+		}
 	}
 	return p
 }

@@ -8,6 +8,7 @@ type Page struct {
 	Sandbox   bool
 	User      *User  // nil when nobody is signed in
 	CSRFToken string // for the sign-out form and every other form
+	Nav       []Link // the sections this person may open
 }
 
 // User is the signed-in person as shown in the header.
