@@ -124,13 +124,9 @@ func parseSettingKey(raw []byte) (*settingKey, error) {
 		}
 		switch block.Type {
 		case "PRIVATE KEY":
-			parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			private, err := parseRSAPrivateKey(block.Bytes)
 			if err != nil {
 				return nil, err
-			}
-			private, ok := parsed.(*rsa.PrivateKey)
-			if !ok {
-				return nil, fmt.Errorf("a %T, not an RSA key", parsed)
 			}
 			key.private = private
 		case "CERTIFICATE":

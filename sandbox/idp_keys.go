@@ -126,7 +126,19 @@ func parseSigningKey(pemBytes []byte) (*signingKey, error) {
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM \"PRIVATE KEY\"")
 	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	private, err := parseRSAPrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if private.N.BitLen() < signingKeyBits {
+		return nil, fmt.Errorf("RSA key of %d bits, want at least %d", private.N.BitLen(), signingKeyBits)
+	}
+	return newSigningKey(private)
+}
+
+// parseRSAPrivateKey reads a PKCS#8 RSA key, the form every sandbox key file holds.
+func parseRSAPrivateKey(der []byte) (*rsa.PrivateKey, error) {
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +146,7 @@ func parseSigningKey(pemBytes []byte) (*signingKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("a %T, not an RSA key", parsed)
 	}
-	if private.N.BitLen() < signingKeyBits {
-		return nil, fmt.Errorf("RSA key of %d bits, want at least %d", private.N.BitLen(), signingKeyBits)
-	}
-	return newSigningKey(private)
+	return private, nil
 }
 
 // newSigningKey derives the kid from the public key so that it stays the same for as long as
