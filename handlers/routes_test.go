@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/config"
 )
 
 // examplePath turns a route pattern into a concrete path.
@@ -218,6 +219,7 @@ func TestHSTSWhenHTTPS(t *testing.T) {
 	// The same portal configured for https (behind a TLS-terminating proxy).
 	cfg := p.server.Config
 	cfg.PublicURL, _ = url.Parse("https://depportal.contoso.com")
+	cfg.Mode, cfg.AuthorityHost = config.ModeTenant, "https://login.microsoftonline.com"
 	sessions, err := auth.NewSessions(auth.SessionConfig{IdleTimeout: time.Minute, AbsoluteTimeout: time.Hour, SecureCookies: true}, nil, testKey, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +229,11 @@ func TestHSTSWhenHTTPS(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if got := rec.Header().Get("Strict-Transport-Security"); !strings.Contains(got, "max-age=") {
 		t.Errorf("HSTS = %q", got)
+	}
+	// Sign-out posts here and is redirected to Entra ID's end-session endpoint; Chrome checks
+	// form-action against that redirect too.
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://login.microsoftonline.com") {
+		t.Errorf("tenant CSP = %q", csp)
 	}
 	if sessions.SessionCookieName() != "__Host-depportal_session" {
 		t.Errorf("cookie name %s", sessions.SessionCookieName())
