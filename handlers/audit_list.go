@@ -62,6 +62,9 @@ func (s *server) chainStatus() views.ChainStatus {
 	cs := views.ChainStatus{Checked: st.Checked, Intact: st.Intact}
 	switch {
 	case !st.Checked:
+	case st.Intact && st.Size == 0:
+		cs.Text = fmt.Sprintf("Hash chain checked at %s UTC, when the trail was empty. Records since are checked at the next signed checkpoint (every 100 records, at least hourly).",
+			st.At.UTC().Format("2006-01-02 15:04"))
 	case st.Intact:
 		cs.Text = fmt.Sprintf("Hash chain verified at %s UTC: the %d records up to then are intact. Newer records are checked at the next signed checkpoint (every 100 records, at least hourly).",
 			st.At.UTC().Format("2006-01-02 15:04"), st.Size)
@@ -93,6 +96,8 @@ func (s *server) auditList(c echo.Context) error {
 		ExportJSON: "/audit/export?" + withParam(q, "format", "jsonl"),
 		Outcomes:   []string{string(audit.Success), string(audit.Failure), string(audit.Unknown), string(audit.Pending)},
 	}
+	v.CanCheckpoint = sess.Identity.HasRole(s.roles.Auditor)
+	v.CSRFToken = sess.CSRFToken
 	for _, t := range audit.EventTypes {
 		v.EventTypes = append(v.EventTypes, string(t))
 	}

@@ -201,3 +201,22 @@ func TestAuditRefusalStopsTheUpload(t *testing.T) {
 		t.Errorf("Intune received %d uploads without an intent record", n)
 	}
 }
+
+func TestAuditorSignsACheckpointOnDemand(t *testing.T) {
+	p := newTestPortal(t, nil)
+	signedInHannah(t, p)
+	avery := p.browser(t)
+	home, _ := MustSignIn(t, avery, "avery", "/")
+	got := avery.do(http.MethodPost, "/audit/checkpoint", map[string][]string{"csrf_token": {csrfFrom(t, home.body)}}, map[string]string{"Origin": avery.base})
+	if got.status != http.StatusSeeOther {
+		t.Fatalf("checkpoint: %d", got.status)
+	}
+	list := avery.get("/audit")
+	if !strings.Contains(list.body, "the 2 records up to then are intact") {
+		t.Errorf("banner after the checkpoint:\n%s", list.body)
+	}
+	report, err := audit.Verify(context.Background(), p.db, p.trail.VerifierKey())
+	if err != nil || !report.Intact() || report.Checkpoints == 0 || report.Signed != 2 {
+		t.Errorf("verify: %v %s", err, report)
+	}
+}

@@ -73,7 +73,7 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Status:  http.StatusForbidden,
 			Heading: "This needs another depportal role",
 			Message: "Your account may use depportal, but not this part of it.",
-			Next:    fmt.Sprintf("Renewing tokens needs the app role %s. Ask your Entra ID administrator to assign it on the depportal enterprise application, then sign out and sign in again.", fe.role),
+			Next:    fmt.Sprintf("This needs the app role %s. Ask your Entra ID administrator to assign it on the depportal enterprise application, then sign out and sign in again.", fe.role),
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
 	case errors.As(err, &fe):

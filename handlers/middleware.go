@@ -232,6 +232,10 @@ func (s *server) guard(a access) echo.MiddlewareFunc {
 				s.recordDenied(c, s.roles.Uploader)
 				return &forbiddenError{route: c.Path(), role: s.roles.Uploader}
 			}
+			if a == auditor && !sess.Identity.HasRole(s.roles.Auditor) {
+				s.recordDenied(c, s.roles.Auditor)
+				return &forbiddenError{route: c.Path(), role: s.roles.Auditor}
+			}
 			return next(c)
 		}
 	}

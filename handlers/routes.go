@@ -18,6 +18,8 @@ const (
 	uploader
 	// metricsReader routes need the metrics bearer token or an address in the metrics networks.
 	metricsReader
+	// auditor routes need the auditor role.
+	auditor
 )
 
 type route struct {
@@ -43,6 +45,7 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/audit", anyRole, s.auditList},
 		{http.MethodGet, "/audit/export", anyRole, s.auditExport},
 		{http.MethodGet, "/audit/:seq", anyRole, s.auditDetail},
+		{http.MethodPost, "/audit/checkpoint", auditor, s.auditCheckpoint},
 		{http.MethodGet, "/settings/:id", uploader, s.setting},
 		{http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey},
 		{http.MethodPost, "/settings/:id/upload", uploader, s.upload},

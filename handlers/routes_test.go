@@ -105,6 +105,22 @@ func TestRouteGuards(t *testing.T) {
 				if got.status == http.StatusUnauthorized || got.status == http.StatusForbidden || isRedirectToLogin(got) {
 					t.Errorf("Hannah (uploader): %d", got.status)
 				}
+			case auditor:
+				got := send(anon, "")
+				if isSafeMethod(r.Method) && !isRedirectToLogin(got) || !isSafeMethod(r.Method) && got.status != http.StatusUnauthorized {
+					t.Errorf("anonymous: %d", got.status)
+				}
+				if got = send(nora, csrfOrEmpty(nora.get("/").body)); got.status != http.StatusForbidden {
+					t.Errorf("Nora (no role): %d", got.status)
+				}
+				got = send(hannah, csrfOrEmpty(hannah.get("/").body))
+				if got.status != http.StatusForbidden || !strings.Contains(got.body, "DepToken.Audit") {
+					t.Errorf("Hannah (uploader only): %d, want the 403 page naming DepToken.Audit", got.status)
+				}
+				got = send(avery, csrfOrEmpty(avery.get("/").body))
+				if got.status >= 400 {
+					t.Errorf("Avery (auditor): %d", got.status)
+				}
 			case metricsReader:
 				// From loopback, the default metrics network; the token and other networks
 				// are tested in metrics_test.go.

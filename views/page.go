@@ -124,6 +124,9 @@ type AuditList struct {
 	Chain      ChainStatus
 	EventTypes []string
 	Outcomes   []string
+	// CanCheckpoint offers auditors "verify and sign now".
+	CanCheckpoint bool
+	CSRFToken     string
 }
 
 // AuditFilter is what the filter form shows.
