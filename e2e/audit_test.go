@@ -19,30 +19,31 @@ func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
 	// Avery, the auditor, finds it a moment later.
 	avery := MustBrowser(t)
 	signInAs(t, avery, p, "avery", "")
-	MustDo(t, avery, chromedp.Navigate(p.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-records"]`)),
-		chromedp.Click(chromedp.ID("checkpoint")), chromedp.WaitVisible(`//div[contains(., "records up to then are intact")]`),
-		screenshot("20-audit-trail"))
+	MustDo(t, avery, chromedp.Navigate(p.URL+"/audit"), chromedp.WaitVisible(chromedp.ID("checkpoint")))
+	if _, err := chromedp.RunResponse(avery, chromedp.Click(chromedp.ID("checkpoint"))); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	MustDo(t, avery, chromedp.WaitVisible(`//div[contains(., "records up to then are intact")]`), screenshot("20-audit-trail"))
 	all := text(t, avery, `[data-testid="audit-records"]`)
 	for _, want := range []string{"upload.reviewed", "upload.intent", "upload.succeeded", "Hannah Helpdesk", "Contoso ABM"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("audit trail lacks %q", want)
 		}
 	}
-	MustDo(t, avery,
-		chromedp.SetValue(chromedp.CSS(`select[name="type"]`), "upload.succeeded"),
-		chromedp.Click(chromedp.ID("filter")),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-records"]`)),
-		screenshot("21-audit-filtered"),
-	)
+	MustDo(t, avery, chromedp.SetValue(chromedp.CSS(`select[name="type"]`), "upload.succeeded"))
+	// The click navigates: wait for the new page's response, not for the old table.
+	if _, err := chromedp.RunResponse(avery, chromedp.Click(chromedp.ID("filter"))); err != nil {
+		t.Fatalf("filter: %v", err)
+	}
+	MustDo(t, avery, chromedp.WaitReady(`//select[@name="type"]/option[@selected and @value="upload.succeeded"]`), screenshot("21-audit-filtered"))
 	filtered := text(t, avery, `[data-testid="audit-records"]`)
 	if strings.Contains(filtered, "upload.intent") || !strings.Contains(filtered, "upload.succeeded") {
 		t.Errorf("filtered trail: %s", filtered)
 	}
-	MustDo(t, avery,
-		chromedp.Click(chromedp.CSS(`[data-testid="audit-records"] tbody tr a`)),
-		chromedp.WaitVisible(`//h1[contains(., "Audit record")]`),
-		screenshot("22-audit-record"),
-	)
+	if _, err := chromedp.RunResponse(avery, chromedp.Click(chromedp.CSS(`[data-testid="audit-records"] tbody tr a`))); err != nil {
+		t.Fatalf("open record: %v", err)
+	}
+	MustDo(t, avery, chromedp.WaitVisible(`//h1[contains(., "Audit record")]`), screenshot("22-audit-record"))
 	detail := text(t, avery, "main")
 	for _, want := range []string{"Graph request ID", "Client request ID", "204 No Content", "Intent record", "Hash"} {
 		if !strings.Contains(detail, want) {
