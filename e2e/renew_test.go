@@ -155,3 +155,19 @@ func TestNoraCannotReachTheForm(t *testing.T) {
 		t.Error("Nora sees the file input")
 	}
 }
+
+func TestSandboxHomeOffersTheSamples(t *testing.T) {
+	p := MustStartPortal(t)
+	ctx := MustBrowser(t)
+	MustDo(t, ctx, chromedp.Navigate(p.URL+"/_sandbox/"), chromedp.WaitVisible(chromedp.CSS("main, body")), screenshot("00-sandbox-home"))
+	body := text(t, ctx, "body")
+	for _, want := range []string{"Hannah Helpdesk", "Contoso ABM", "Contoso Schools ASM", "wrong", "vpptoken"} {
+		if !strings.Contains(strings.ToLower(body), strings.ToLower(want)) {
+			t.Errorf("sandbox home lacks %q", want)
+		}
+	}
+	n := MustGet(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href^="/_sandbox/tokens/"]').length`))
+	if n < 11 {
+		t.Errorf("%d sample links, want 3 per token and 2 wrong files", n)
+	}
+}
