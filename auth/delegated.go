@@ -38,6 +38,11 @@ func (d *Delegated) token(ctx context.Context, force bool) (string, error) {
 	lock := &s.refreshLocks[stripe(d.idHash)]
 	lock.Lock()
 	defer lock.Unlock()
+	unlock, err := s.store.LockSession(ctx, d.idHash)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 
 	// Re-read under the lock: another request of this session may have refreshed already.
 	rec, err := s.store.Session(ctx, d.idHash)

@@ -17,6 +17,9 @@ type Store interface {
 	Session(ctx context.Context, idHash string) (SessionRecord, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	SetSessionTokens(ctx context.Context, idHash string, sealed []byte) error
+	// LockSession holds a lock on one session across every process sharing the database, so
+	// two instances do not both redeem the same rotating refresh token. unlock must be called.
+	LockSession(ctx context.Context, idHash string) (unlock func(), err error)
 	DeleteSession(ctx context.Context, idHash string) error
 	// DeleteExpired removes logins that expired before loginsBefore and sessions idle since
 	// idleBefore or created before createdBefore.

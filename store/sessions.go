@@ -93,6 +93,28 @@ func (db *DB) SetSessionTokens(ctx context.Context, idHash string, sealed []byte
 	return nil
 }
 
+// LockSession serialises token refreshes of one session across portal instances. SQLite has
+// one instance by design, and the process's own lock suffices; PostgreSQL takes a session-level
+// advisory lock on a connection held until unlock.
+func (db *DB) LockSession(ctx context.Context, idHash string) (func(), error) {
+	if db.dialect != Postgres {
+		return func() {}, nil
+	}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Namespace 7267374 keeps these apart from the migration and audit locks.
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7267374, hashtext($1))`, idHash); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return func() {
+		conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7267374, hashtext($1))`, idHash)
+		conn.Close()
+	}, nil
+}
+
 // DeleteSession ends a session.
 func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
 	_, err := db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash)
