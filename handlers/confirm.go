@@ -32,7 +32,7 @@ func (s *server) confirm(c echo.Context) error {
 		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Check "+p.SettingName), s.reviewView(p.SettingID, p.SettingName, rv, true)))
 	}
 	if err != nil && res.SettingID != "" {
-		return &inSetting{ID: res.SettingID, Err: err}
+		return &inSetting{ID: res.SettingID, AppleID: res.AppleID, Err: err}
 	}
 	if err != nil {
 		return err

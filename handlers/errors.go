@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,10 +29,20 @@ type forbiddenError struct{ route, role string }
 
 func (e *forbiddenError) Error() string { return "no portal role for " + e.route + " " + e.role }
 
-// inSetting says which token an error happened on, for the page's links.
+// inSetting says which token an error happened on, and the Apple ID the person had typed, so
+// the page's links lead back to a refilled form.
 type inSetting struct {
-	ID  string
-	Err error
+	ID      string
+	AppleID string
+	Err     error
+}
+
+func (e *inSetting) path() string {
+	p := "/settings/" + e.ID
+	if e.AppleID != "" {
+		p += "?apple_id=" + url.QueryEscape(e.AppleID)
+	}
+	return p
 }
 
 func (e *inSetting) Error() string { return e.Err.Error() }
@@ -120,7 +131,7 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		path := c.Request().URL.Path
 		var in *inSetting
 		if errors.As(err, &in) {
-			path = "/settings/" + in.ID
+			path = in.path()
 		}
 		p := graphProblem(ge, path)
 		var unrecorded *renewal.OutcomeNotRecordedError

@@ -25,7 +25,7 @@ func graphProblem(e *graph.Error, path string) views.Problem {
 		if errors.Is(e, auth.ErrReauthenticate) {
 			p.Message = "Your sign-in has expired. Nothing was changed in Intune."
 		}
-		p.Next = "Sign in again; you come back to this page. If you were renewing, choose the file again."
+		p.Next = "Sign in again; you come back to the token's page with the Apple ID filled in. If you were renewing, choose the file again."
 		p.Actions = []views.Link{{Label: "Sign in again", Href: loginURL(path)}}
 	case graph.ClassInsufficientClaims:
 		p.Status = http.StatusUnauthorized

@@ -298,7 +298,7 @@ func TestGraphFailurePages(t *testing.T) {
 		{"upload=503*always", http.StatusServiceUnavailable, []string{"Intune is not answering", "Nothing was changed"}},
 		{"upload=drop", http.StatusGatewayTimeout, []string{"We do not know whether Intune received the token", "Check the token", "/settings/" + abmSoon}},
 		{"upload=403", http.StatusForbidden, []string{"Your Intune role does not allow this", "Update token"}},
-		{"upload=401*always", http.StatusUnauthorized, []string{"Please sign in again", "/auth/login?return_to=%2Fsettings%2F" + abmSoon}},
+		{"upload=401*always", http.StatusUnauthorized, []string{"Please sign in again", "/auth/login?return_to=%2Fsettings%2F" + abmSoon + "%3Fapple_id%3Dabm-admin%2540contoso.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fault, func(t *testing.T) {

@@ -51,7 +51,7 @@ func (s *server) upload(c echo.Context) error {
 		}))
 	}
 	if err != nil {
-		return &inSetting{ID: id, Err: err}
+		return &inSetting{ID: id, AppleID: req.AppleID, Err: err}
 	}
 	status := http.StatusOK
 	if review.Failed() {
