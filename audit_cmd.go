@@ -20,14 +20,16 @@ import (
 const auditKeyFile = "audit-signing.key"
 
 const auditUsage = `usage:
-  depportal audit verify [--db URL] [--key VERIFIER_KEY ...]
+  depportal audit verify [--db URL] [--key VERIFIER_KEY ...] [--checkpoint FILE ...]
   depportal audit export [--db URL] --format csv|jsonl [--since YYYY-MM-DD] [--until YYYY-MM-DD]
   depportal audit public-key        print the verifier key of the signing key serve uses
   depportal audit keygen [--name N] print a new signing key (for DEPPORTAL_AUDIT_SIGNING_KEY)
 
 With no --db, the database serve would open (DEPPORTAL_DATABASE_URL, or ./data/depportal.db).
 With no --key, the verifier of the key serve would sign with. Give --key more than once after a
-key rotation: old checkpoints stay verifiable with the old key.
+key rotation: old checkpoints stay verifiable with the old key. --checkpoint checks the trail
+against a signed checkpoint kept outside the database (the "note" of an "audit checkpoint" log
+line): it catches records deleted together with the checkpoints that covered them.
 `
 
 // multiFlag collects a repeated string flag.
@@ -46,8 +48,9 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	flags.SetOutput(stderr)
 	flags.Usage = func() { fmt.Fprint(stderr, auditUsage) }
 	db := flags.String("db", "", "database URL (sqlite:PATH or postgres://…)")
-	var keys multiFlag
+	var keys, checkpoints multiFlag
 	flags.Var(&keys, "key", "verifier key (repeatable)")
+	flags.Var(&checkpoints, "checkpoint", "file holding a signed checkpoint kept elsewhere (repeatable)")
 	format := flags.String("format", "", "csv or jsonl")
 	since := flags.String("since", "", "first day, YYYY-MM-DD (UTC)")
 	until := flags.String("until", "", "last day, YYYY-MM-DD (UTC), included")
@@ -96,7 +99,25 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintln(stderr, "depportal audit verify:", report.String())
 			return exitCode(1)
 		}
+		for _, path := range checkpoints {
+			note, err := os.ReadFile(path)
+			if err != nil {
+				fmt.Fprintln(stderr, "depportal audit verify:", err)
+				return exitCode(2)
+			}
+			problem, err := audit.VerifyCheckpoint(ctx, st, string(note), keys...)
+			if err != nil {
+				return err
+			}
+			if problem != nil {
+				fmt.Fprintf(stderr, "depportal audit verify: against %s: broken at %s\n", path, problem.String())
+				return exitCode(1)
+			}
+		}
 		fmt.Fprintln(stdout, report.String())
+		if len(checkpoints) > 0 {
+			fmt.Fprintf(stdout, "and consistent with %d checkpoint(s) kept outside the database\n", len(checkpoints))
+		}
 		return nil
 	case "export":
 		if *format != "csv" && *format != "jsonl" {

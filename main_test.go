@@ -275,6 +275,33 @@ func TestAuditCommands(t *testing.T) {
 		t.Errorf("keygen printed %q", out.String())
 	}
 
+	// A checkpoint kept outside the database catches a tail cut together with its checkpoints.
+	kept, err := trail.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	notePath := filepath.Join(t.TempDir(), "checkpoint.txt")
+	os.WriteFile(notePath, []byte(kept.Note), 0o600)
+	out.Reset()
+	if err := run(context.Background(), []string{"depportal", "audit", "verify", "--checkpoint", notePath}, getenv, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "consistent with 1 checkpoint") {
+		t.Fatalf("verify against a kept checkpoint: %v %q", err, out.String())
+	}
+	for _, stmt := range []string{`DROP TRIGGER IF EXISTS audit_records_no_delete`, `DROP TRIGGER IF EXISTS audit_checkpoints_no_delete`,
+		`DELETE FROM audit_records WHERE seq = 5`, `DELETE FROM audit_checkpoints`} {
+		if _, err := db.SQL().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errOut.Reset()
+	if err := run(context.Background(), []string{"depportal", "audit", "verify"}, getenv, nil, io.Discard, &errOut); err != nil {
+		t.Fatalf("without the kept checkpoint the cut is invisible, so verify passes: %v %s", err, errOut.String())
+	}
+	err = run(context.Background(), []string{"depportal", "audit", "verify", "--checkpoint", notePath}, getenv, nil, io.Discard, &errOut)
+	var cut exitCode
+	if !errors.As(err, &cut) || cut != 1 || !strings.Contains(errOut.String(), "tail truncated") {
+		t.Errorf("verify against the kept checkpoint after the cut: %v %q", err, errOut.String())
+	}
+
 	// Someone edits record 3 behind the portal's back.
 	for _, stmt := range []string{`DROP TRIGGER IF EXISTS audit_records_no_update`, `UPDATE audit_records SET actor_name = 'Mallory' WHERE seq = 3`} {
 		if _, err := db.SQL().Exec(stmt); err != nil {
