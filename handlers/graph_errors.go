@@ -137,14 +137,15 @@ func statusText(code int) string {
 	return fmt.Sprintf("%d %s", code, http.StatusText(code))
 }
 
+// settingIDFromPath finds the token a /settings/{id}… path is about.
 func settingIDFromPath(path string) string {
-	for _, prefix := range []string{"/settings/"} {
-		if rest, ok := strings.CutPrefix(path, prefix); ok {
-			id, _, _ := strings.Cut(rest, "/")
-			return id
-		}
+	rest, ok := strings.CutPrefix(path, "/settings/")
+	if !ok {
+		return ""
 	}
-	return ""
+	id, _, _ := strings.Cut(rest, "/")
+	id, _, _ = strings.Cut(id, "?")
+	return id
 }
 
 func clipText(s string, n int) string {
