@@ -55,10 +55,11 @@ type SignIn struct {
 }
 
 type discovered struct {
-	oauth2     oauth2.Config
-	verifier   *oidc.IDTokenVerifier
-	endSession string
-	jwksURL    string
+	tokenClient *http.Client // talks to the token endpoint (adds client assertions if needed)
+	oauth2      oauth2.Config
+	verifier    *oidc.IDTokenVerifier
+	endSession  string
+	jwksURL     string
 }
 
 // NewSignIn builds the relying party. Discovery happens later (Discover), so the portal can
@@ -112,18 +113,19 @@ func (s *SignIn) discovered(ctx context.Context) (*discovered, error) {
 	// One style, no auto-detection: x/oauth2 would retry a failed exchange in the other style
 	// with an already spent code and hide the first error. Entra ID accepts the secret in the body.
 	endpoint.AuthStyle = oauth2.AuthStyleInParams
-	secret := s.cfg.ClientSecret
+	secret, tokenClient := s.cfg.ClientSecret, s.cfg.HTTPClient
 	if s.cfg.ClientCertificate != nil {
-		secret = ""
-		base := s.cfg.HTTPClient.Transport
+		// The token endpoint is only known now; the assertion goes to it alone.
+		base := tokenClient.Transport
 		if base == nil {
 			base = http.DefaultTransport
 		}
-		client := *s.cfg.HTTPClient
-		client.Transport = &assertionTransport{base: base, tokenURL: endpoint.TokenURL, clientID: s.cfg.ClientID, cert: s.cfg.ClientCertificate, now: s.cfg.Now}
-		s.cfg.HTTPClient = &client
+		c := *tokenClient
+		c.Transport = &assertionTransport{base: base, tokenURL: endpoint.TokenURL, clientID: s.cfg.ClientID, cert: s.cfg.ClientCertificate, now: s.cfg.Now}
+		secret, tokenClient = "", &c
 	}
 	s.provider = &discovered{
+		tokenClient: tokenClient,
 		oauth2: oauth2.Config{
 			ClientID:     s.cfg.ClientID,
 			ClientSecret: secret,
@@ -225,7 +227,7 @@ func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values)
 	if code == "" {
 		return Completed{}, &SignInError{Reason: ReasonExchange, Detail: "the callback carried no code"}
 	}
-	tok, err := p.oauth2.Exchange(oidc.ClientContext(ctx, s.cfg.HTTPClient), code, oauth2.VerifierOption(st.Verifier))
+	tok, err := p.oauth2.Exchange(oidc.ClientContext(ctx, p.tokenClient), code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		return Completed{}, &SignInError{Reason: ReasonExchange, Detail: describeOAuthError(err)}
 	}
@@ -385,7 +387,7 @@ func (s *SignIn) Refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 	if err != nil {
 		return nil, err
 	}
-	ctx = oidc.ClientContext(ctx, s.cfg.HTTPClient)
+	ctx = oidc.ClientContext(ctx, p.tokenClient)
 	tok, err := p.oauth2.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
