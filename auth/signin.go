@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -242,8 +241,6 @@ func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values)
 	return Completed{Identity: id, Token: tok, ReturnTo: st.ReturnTo}, nil
 }
 
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // verifyIDToken lets go-oidc check signature (RS256 allowlist), iss, aud and exp, then checks
 // what go-oidc leaves to the caller: nonce, iat, sub, azp and Entra's tid and oid.
 func (s *SignIn) verifyIDToken(ctx context.Context, p *discovered, raw, nonce string) (Identity, error) {
@@ -271,7 +268,7 @@ func (s *SignIn) verifyIDToken(ctx context.Context, p *discovered, raw, nonce st
 		return Identity{}, &SignInError{Reason: ReasonNonce}
 	case !strings.EqualFold(c.TenantID, s.cfg.TenantID):
 		return Identity{}, &SignInError{Reason: ReasonTenant, Detail: "tid " + limit(c.TenantID, 64)}
-	case !guidPattern.MatchString(c.ObjectID):
+	case !IsGUID(c.ObjectID):
 		return Identity{}, &SignInError{Reason: ReasonClaims, Detail: "the token carries no oid"}
 	}
 	id := c.Identity

@@ -17,11 +17,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/auth"
 )
 
 // Mode says where identities and Intune come from.
@@ -134,8 +134,6 @@ var Variables = []Variable{
 	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
 }
 
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // tenantVars decide the mode: setting any of them means "use a real tenant".
 var tenantVars = []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE"}
 
@@ -187,10 +185,10 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.ClientCertificatePEM = pemData
 		}
-		if c.TenantID != "" && !guidPattern.MatchString(c.TenantID) {
+		if c.TenantID != "" && !auth.IsGUID(c.TenantID) {
 			bad("ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47; a domain name is not accepted")
 		}
-		if c.ClientID != "" && !guidPattern.MatchString(c.ClientID) {
+		if c.ClientID != "" && !auth.IsGUID(c.ClientID) {
 			bad("ENTRA_CLIENT_ID must be the application (client) ID, a GUID")
 		}
 		if get("DEPPORTAL_PUBLIC_URL") == "" {

@@ -2,15 +2,12 @@ package handlers
 
 import (
 	"fmt"
-	"regexp"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/renewal"
 )
-
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // auditEntry starts an audit entry with who, from where and which request.
 func (s *server) auditEntry(c echo.Context, t audit.EventType) audit.Entry {

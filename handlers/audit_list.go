@@ -41,7 +41,7 @@ func (s *server) auditFilter(c echo.Context, sess auth.Session) (audit.Filter, v
 		f.ActorOID = sess.Identity.ObjectID
 		vf.Actor = ""
 	} else if a := strings.TrimSpace(vf.Actor); a != "" {
-		if guidPattern.MatchString(a) {
+		if auth.IsGUID(a) {
 			f.ActorOID = strings.ToLower(a)
 		} else {
 			f.ActorName = a
