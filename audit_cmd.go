@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/store"
@@ -125,17 +124,9 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			return exitCode(2)
 		}
 		var f audit.Filter
-		var err error
-		if f.From, err = parseDay(*since); err != nil {
-			fmt.Fprintln(stderr, "depportal audit export: --since:", err)
+		if err := f.SetDays(*since, *until); err != nil {
+			fmt.Fprintln(stderr, "depportal audit export: --"+err.Error())
 			return exitCode(2)
-		}
-		if f.To, err = parseDay(*until); err != nil {
-			fmt.Fprintln(stderr, "depportal audit export: --until:", err)
-			return exitCode(2)
-		}
-		if !f.To.IsZero() {
-			f.To = f.To.Add(24 * time.Hour)
 		}
 		st, err := openAuditDB(ctx, *db, getenv)
 		if err != nil {
@@ -147,13 +138,6 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprint(stderr, auditUsage)
 		return exitCode(2)
 	}
-}
-
-func parseDay(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse("2006-01-02", s)
 }
 
 // openAuditDB opens the database serve would use, unless --db says otherwise.

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -44,4 +45,29 @@ type Filter struct {
 	SettingID string
 	Type      EventType
 	Outcome   Outcome
+}
+
+// SetDays sets From and To from two calendar days, YYYY-MM-DD in UTC; either may be empty, and
+// until is included whole. The error names the bad one.
+func (f *Filter) SetDays(since, until string) error {
+	from, err := parseDay(since)
+	if err != nil {
+		return fmt.Errorf("since %q is not a day like 2026-11-29", since)
+	}
+	to, err := parseDay(until)
+	if err != nil {
+		return fmt.Errorf("until %q is not a day like 2026-11-29", until)
+	}
+	if !to.IsZero() {
+		to = to.Add(24 * time.Hour)
+	}
+	f.From, f.To = from, to
+	return nil
+}
+
+func parseDay(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse("2006-01-02", s)
 }

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,15 +22,8 @@ func (s *server) auditFilter(c echo.Context, sess auth.Session) (audit.Filter, v
 	q := c.QueryParams()
 	vf := views.AuditFilter{From: q.Get("from"), To: q.Get("to"), Actor: q.Get("actor"), Token: q.Get("token"), Type: q.Get("type"), Outcome: q.Get("outcome")}
 	var f audit.Filter
-	var err error
-	if f.From, err = parseDay(vf.From); err != nil {
-		return f, vf, false, echo.NewHTTPError(http.StatusBadRequest, "from: "+err.Error())
-	}
-	if f.To, err = parseDay(vf.To); err != nil {
-		return f, vf, false, echo.NewHTTPError(http.StatusBadRequest, "to: "+err.Error())
-	}
-	if !f.To.IsZero() {
-		f.To = f.To.Add(24 * time.Hour) // "until" includes the whole day
+	if err := f.SetDays(vf.From, vf.To); err != nil {
+		return f, vf, false, echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
 	f.SettingID = strings.TrimSpace(vf.Token)
 	f.Type = audit.EventType(vf.Type)
@@ -48,13 +40,6 @@ func (s *server) auditFilter(c echo.Context, sess auth.Session) (audit.Filter, v
 		}
 	}
 	return f, vf, ownOnly, nil
-}
-
-func parseDay(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	return time.Parse("2006-01-02", s)
 }
 
 func (s *server) chainStatus() views.ChainStatus {
