@@ -6,18 +6,24 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/renewal"
 )
 
+// actorOf is who an identity is, as the audit trail records it.
+func actorOf(id auth.Identity) audit.Actor {
+	return audit.Actor{TenantID: id.TenantID, ObjectID: id.ObjectID, Name: id.Name, UPN: id.Username}
+}
+
+func clientOf(c echo.Context) audit.Client {
+	return audit.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+}
+
 // auditEntry starts an audit entry with who, from where and which request.
 func (s *server) auditEntry(c echo.Context, t audit.EventType) audit.Entry {
-	e := audit.Entry{
-		Type:      t,
-		Client:    audit.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent()},
-		RequestID: requestIDOf(c),
-	}
+	e := audit.Entry{Type: t, Client: clientOf(c), RequestID: requestIDOf(c)}
 	if sess, ok := sessionOf(c); ok {
-		e.Actor = audit.Actor{TenantID: sess.Identity.TenantID, ObjectID: sess.Identity.ObjectID, Name: sess.Identity.Name, UPN: sess.Identity.Username}
+		e.Actor = actorOf(sess.Identity)
 	}
 	return e
 }
@@ -25,13 +31,12 @@ func (s *server) auditEntry(c echo.Context, t audit.EventType) audit.Entry {
 // renewalSession is the session as the renewal use case needs it.
 func (s *server) renewalSession(c echo.Context) renewal.Session {
 	sess, _ := sessionOf(c)
-	e := s.auditEntry(c, "")
 	return renewal.Session{
 		Hash:        sess.IDHash,
 		Credentials: s.Sessions.Delegated(sess),
-		Actor:       e.Actor,
-		Client:      e.Client,
-		RequestID:   e.RequestID,
+		Actor:       actorOf(sess.Identity),
+		Client:      clientOf(c),
+		RequestID:   requestIDOf(c),
 	}
 }
 

@@ -45,7 +45,7 @@ func (s *server) callback(c echo.Context) error {
 		return err
 	}
 	e := s.auditEntry(c, audit.SignInSucceeded)
-	e.Actor = audit.Actor{TenantID: sess.Identity.TenantID, ObjectID: sess.Identity.ObjectID, Name: sess.Identity.Name, UPN: sess.Identity.Username}
+	e.Actor = actorOf(sess.Identity)
 	e.Reason = "roles: " + strings.Join(sess.Identity.Roles, ",")
 	if _, err := s.Audit.Append(ctx, e); err != nil {
 		// No record of the sign-in, no session: everything after it would be unattributable.

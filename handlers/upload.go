@@ -16,11 +16,7 @@ import (
 // upload checks a token file against the token it is meant for and shows the review. Nothing
 // is sent to Intune here.
 func (s *server) upload(c echo.Context) error {
-	sess, _ := sessionOf(c)
 	id := c.Param("id")
-	ctx := c.Request().Context()
-	cred := s.Sessions.Delegated(sess)
-
 	req := renewal.Request{SettingID: id, AppleID: c.Request().FormValue("apple_id")}
 	file, header, err := c.Request().FormFile("token_file")
 	switch {
@@ -37,18 +33,10 @@ func (s *server) upload(c echo.Context) error {
 		defer clear(req.File)
 	}
 
-	review, err := s.Renewals.Prepare(ctx, s.renewalSession(c), req)
+	review, err := s.Renewals.Prepare(c.Request().Context(), s.renewalSession(c), req)
 	var fe renewal.FieldErrors
 	if errors.As(err, &fe) {
-		st, gerr := s.Intune.GetOnboardingSetting(ctx, cred, id)
-		if gerr != nil {
-			return &inSetting{ID: id, Err: gerr}
-		}
-		t := tokenView(st, s.Now())
-		return render(c, http.StatusUnprocessableEntity, views.SettingPageView(s.page(c, t.Name), views.SettingPage{
-			Token: t,
-			Form:  views.RenewForm{AppleID: req.AppleID, Errors: fe},
-		}))
+		return s.renderSettingPage(c, id, http.StatusUnprocessableEntity, views.RenewForm{AppleID: req.AppleID, Errors: fe}, false)
 	}
 	if err != nil {
 		return &inSetting{ID: id, AppleID: req.AppleID, Err: err}
