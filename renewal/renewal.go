@@ -325,9 +325,9 @@ func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fil
 	e := sess.entry(audit.UploadReviewed)
 	e.Setting = audit.Setting{ID: rv.Setting.ID, Name: rv.Setting.TokenName}
 	e.AppleID = rv.AppleID
-	e.Token = audit.TokenFile{SHA256: fileSHA, Recipient: describeRecipients(rv.Report)}
-	if len(rv.Report.Recipients) == 0 {
-		e.Token.Recipient = ""
+	e.Token = audit.TokenFile{SHA256: fileSHA}
+	if len(rv.Report.Recipients) > 0 {
+		e.Token.Recipient = describeRecipients(rv.Report)
 	}
 	for _, c := range rv.Checks {
 		e.Verdicts = append(e.Verdicts, audit.Verdict{Check: c.Name, Result: audit.Result(c.Verdict), Message: c.Message})
