@@ -37,7 +37,11 @@ type inSetting struct {
 	Err     error
 }
 
+// path leads back to the token's page with the form refilled; "/" when no token is known.
 func (e *inSetting) path() string {
+	if e.ID == "" {
+		return "/"
+	}
 	p := "/settings/" + e.ID
 	if e.AppleID != "" {
 		p += "?apple_id=" + url.QueryEscape(e.AppleID)
@@ -128,12 +132,11 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Actions: []views.Link{{Label: "Sign in", Href: loginURL("/")}},
 		}, slog.LevelInfo
 	case errors.As(err, &ge):
-		path := c.Request().URL.Path
 		var in *inSetting
-		if errors.As(err, &in) {
-			path = in.path()
+		if !errors.As(err, &in) {
+			in = &inSetting{}
 		}
-		p := graphProblem(ge, path)
+		p := graphProblem(ge, in)
 		var unrecorded *renewal.OutcomeNotRecordedError
 		if errors.As(err, &unrecorded) {
 			p.Next += fmt.Sprintf(" Also: the outcome could not be written to the audit trail (intent record #%d); tell the portal's operators.", unrecorded.IntentSeq)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/graph"
@@ -13,8 +12,9 @@ import (
 )
 
 // graphProblem words each kind of Graph/Intune failure for the person, with the identifiers a
-// Microsoft support ticket asks for. path is where the person was, to come back after signing in.
-func graphProblem(e *graph.Error, path string) views.Problem {
+// Microsoft support ticket asks for. in names the token concerned, if any, for the way back.
+func graphProblem(e *graph.Error, in *inSetting) views.Problem {
+	path := in.path()
 	home := views.Link{Label: "Back to all tokens", Href: "/"}
 	p := views.Problem{Status: http.StatusBadGateway, Support: supportFacts(e), Actions: []views.Link{home}}
 	switch e.Class() {
@@ -79,8 +79,8 @@ func graphProblem(e *graph.Error, path string) views.Problem {
 		p.Heading = "We do not know whether Intune received the token"
 		p.Message = "The token was sent, but no answer came back (the connection dropped or timed out). Intune may have renewed the token or not."
 		p.Next = "Check the token's expiry date before trying again: if it moved about a year ahead, the renewal worked. Uploading the same file again is harmless if it did not."
-		if id := settingIDFromPath(path); id != "" {
-			p.Actions = []views.Link{{Label: "Check the token's status", Href: "/settings/" + id}, home}
+		if in.ID != "" {
+			p.Actions = []views.Link{{Label: "Check the token's status", Href: "/settings/" + in.ID}, home}
 		}
 	default:
 		p.Heading = "Intune answered unexpectedly"
@@ -135,17 +135,6 @@ func statusText(code int) string {
 		return ""
 	}
 	return fmt.Sprintf("%d %s", code, http.StatusText(code))
-}
-
-// settingIDFromPath finds the token a /settings/{id}… path is about.
-func settingIDFromPath(path string) string {
-	rest, ok := strings.CutPrefix(path, "/settings/")
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, "/")
-	id, _, _ = strings.Cut(id, "?")
-	return id
 }
 
 func clipText(s string, n int) string {

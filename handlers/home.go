@@ -27,7 +27,7 @@ func (s *server) home(c echo.Context) error {
 		var ge *graph.Error
 		switch {
 		case errors.As(err, &ge):
-			p := graphProblem(ge, "/")
+			p := graphProblem(ge, &inSetting{})
 			h.TokensError = &p
 			s.Logger.Log(c.Request().Context(), graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", err)
 		case err != nil:
