@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -25,60 +24,6 @@ import (
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/store"
 )
-
-// process is one run of the binary that the test may kill.
-type process struct {
-	cmd *exec.Cmd
-	URL string
-}
-
-func mustStartProcess(tb testing.TB, dataDir string) *process {
-	tb.Helper()
-	cmd := exec.Command(binaryPath)
-	cmd.Env = append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir,
-		"ENTRA_TENANT_ID=", "ENTRA_CLIENT_ID=", "ENTRA_CLIENT_SECRET=", "DEPPORTAL_PUBLIC_URL=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urls <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-urls:
-		p := &process{cmd: cmd, URL: u}
-		for deadline := time.Now().Add(20 * time.Second); ; {
-			if resp, err := http.Get(u + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return p
-				}
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				tb.Fatal("portal never ready")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		tb.Fatal("portal did not start")
-	}
-	return nil
-}
 
 // httpPerson is a person's browser without the browser: cookies, no automatic redirects.
 type httpPerson struct {
@@ -192,7 +137,7 @@ func TestCrashesLoseNoAuditRecord(t *testing.T) {
 	const rounds = 20
 	var sent atomic.Int64
 	for round := range rounds {
-		p := mustStartProcess(t, dataDir)
+		p := startPortal(t, dataDir)
 		person, err := signInOverHTTP(p.URL, "hannah")
 		if err != nil {
 			p.cmd.Process.Kill()
@@ -224,7 +169,7 @@ func TestCrashesLoseNoAuditRecord(t *testing.T) {
 	t.Logf("%d renewals completed across %d crashes", sent.Load(), rounds)
 
 	// One clean start and stop, as an operator would after the incident.
-	p := mustStartProcess(t, dataDir)
+	p := startPortal(t, dataDir)
 	p.cmd.Process.Signal(os.Interrupt)
 	p.cmd.Wait()
 

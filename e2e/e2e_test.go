@@ -58,6 +58,7 @@ type portal struct {
 	URL     string
 	DataDir string
 	out     *lockedBuffer
+	cmd     *exec.Cmd
 }
 
 type lockedBuffer struct {
@@ -79,14 +80,13 @@ func (l *lockedBuffer) String() string {
 
 var listening = regexp.MustCompile(`msg="depportal listening" mode=sandbox url=(\S+)`)
 
-// MustStartPortal starts the binary on a random port with a fresh data folder and waits for
-// /readyz.
-func MustStartPortal(tb testing.TB, env ...string) *portal {
+// startPortal starts the binary on a random port with dataDir and waits for /readyz. The
+// caller stops it (MustStartPortal does, gracefully; the crash test kills it).
+func startPortal(tb testing.TB, dataDir string) *portal {
 	tb.Helper()
-	dataDir := tb.TempDir()
 	cmd := exec.Command(binaryPath)
-	cmd.Env = append(append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir), env...)
-	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL"} {
+	cmd.Env = append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir)
+	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_DATABASE_URL"} {
 		cmd.Env = append(cmd.Env, name+"=")
 	}
 	stdout, err := cmd.StdoutPipe()
@@ -98,41 +98,33 @@ func MustStartPortal(tb testing.TB, env ...string) *portal {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-		if tb.Failed() {
-			tb.Logf("portal output:\n%s", out.String())
-		}
-	})
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		sent := false
 		for sc.Scan() {
 			line := sc.Text()
 			out.Write([]byte(line + "\n"))
-			if m := listening.FindStringSubmatch(line); m != nil && !sent {
-				urls <- m[1]
-				sent = true
+			if m := listening.FindStringSubmatch(line); m != nil {
+				select {
+				case urls <- m[1]:
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
+	fail := func(why string) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		tb.Fatalf("%s:\n%s", why, out.String())
+	}
 	var base string
 	select {
 	case base = <-urls:
 	case <-time.After(30 * time.Second):
-		tb.Fatalf("portal did not start:\n%s", out.String())
+		fail("portal did not start")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
@@ -141,11 +133,31 @@ func MustStartPortal(tb testing.TB, env ...string) *portal {
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("portal never ready:\n%s", out.String())
+			fail("portal never ready")
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	return &portal{URL: base, DataDir: dataDir, out: out}
+	return &portal{URL: base, DataDir: dataDir, out: out, cmd: cmd}
+}
+
+// MustStartPortal starts the binary with a fresh data folder and stops it with SIGINT when the
+// test ends, showing its output if the test failed.
+func MustStartPortal(tb testing.TB) *portal {
+	tb.Helper()
+	p := startPortal(tb, tb.TempDir())
+	tb.Cleanup(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			p.cmd.Process.Kill()
+		}
+		if tb.Failed() {
+			tb.Logf("portal output:\n%s", p.out.String())
+		}
+	})
+	return p
 }
 
 // chromiumPath finds Debian's Chromium. Outside CI its absence skips the browser tests with
