@@ -226,8 +226,23 @@ type request struct {
 	method string
 	url    *url.URL
 	body   []byte // nil: no body
-	// unknownOutcome is the message for a POST whose answer never came; empty for GETs.
+	// unknownOutcome is the message for a write (upload, sync) whose effect is unknown: its
+	// answer never came, or it was a 5xx. Empty for reads.
 	unknownOutcome string
+}
+
+// write reports whether repeating rq could repeat an effect in Intune. A request that is
+// not a GET or HEAD counts as a write even without an unknownOutcome message: when in doubt,
+// do not resend.
+func (rq request) write() bool {
+	return rq.unknownOutcome != "" || (rq.method != http.MethodGet && rq.method != http.MethodHead)
+}
+
+func (rq request) unknownOutcomeMessage() string {
+	if rq.unknownOutcome != "" {
+		return rq.unknownOutcome
+	}
+	return "the request may or may not have reached Microsoft Graph"
 }
 
 // endpoint joins an already escaped path to the base URL. url.JoinPath is not used because
@@ -246,6 +261,12 @@ func (c *Client) endpoint(escapedPath string) *url.URL {
 // do runs one Graph call: it gets a token, makes up to maxAttempts attempts, refreshes the
 // token once after a 401 and decodes a 2xx JSON body into out (when out is not nil).
 // Every error it returns is a *Error carrying the CallInfo of the last attempt.
+//
+// A read is repeated after 429, 503, 504 and transport failures. A write is repeated only
+// when Graph provably did not act: after a 429, after a transport failure before the
+// request was written, and once with a refreshed token after a 401. Any other answer that
+// is not 2xx or 4xx, or no answer, ends a write with ClassOutcomeUnknown. A write's 2xx is
+// success even when its body cannot be decoded into out: Intune acted.
 func (c *Client) do(ctx context.Context, cred Credentials, rq request, out any) (CallInfo, error) {
 	if cred == nil {
 		return CallInfo{}, &Error{Message: "no Graph credentials: sign in again", class: ClassUnauthorized}
@@ -320,8 +341,11 @@ func (c *Client) backoff(attempt int) time.Duration {
 type outcome struct {
 	info CallInfo
 	err  *Error // nil on success
-	// retryable: Graph definitely did not process the request (it answered 429/503/504),
-	// or the request is a GET, which may be repeated after any transient failure.
+	// retryable: the attempt may be repeated (after a wait). For a read: Graph answered
+	// 429/503/504, or no answer came. For a write only when Graph provably did not act on
+	// it: it answered 429, or the request never fully left (sendTrace.notSent). A 5xx or a
+	// lost answer to a write is never retryable: Intune may have acted. (The one refresh
+	// after a 401 is do's own decision, not this flag.)
 	retryable bool
 }
 
@@ -367,9 +391,13 @@ func (c *Client) attempt(ctx context.Context, rq request, token string, out any)
 			info.Duration = time.Since(start)
 			return outcome{info: info}
 		}
-		o := decodeSuccess(resp, out, rq.method)
+		o := decodeSuccess(resp, out)
 		info.Duration = time.Since(start)
 		o.info = info
+		if o.err != nil && rq.write() {
+			// Intune acted; a page must not say otherwise, and a retry would act again.
+			return outcome{info: info}
+		}
 		if o.err != nil {
 			o.err.Status = info.Status
 			o.err.RequestID, o.err.ClientRequestID, o.err.Date = info.RequestID, info.ClientRequestID, info.Date
@@ -389,18 +417,29 @@ func (c *Client) attempt(ctx context.Context, rq request, token string, out any)
 		e.ClientRequestID = info.ClientRequestID
 	}
 	e.RequestID, e.Date = info.RequestID, info.Date
+	if rq.write() {
+		// Only a 4xx proves that nothing changed; of those, only 429 is worth repeating.
+		// A 5xx (a gateway that stopped waiting, a failure after the work) or an unexpected
+		// 3xx leaves the write's effect unknown.
+		if !isClientError(resp.StatusCode) {
+			e.class = ClassOutcomeUnknown
+		}
+		return outcome{info: info, err: e, retryable: resp.StatusCode == http.StatusTooManyRequests}
+	}
 	retryable := resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode == http.StatusServiceUnavailable ||
 		resp.StatusCode == http.StatusGatewayTimeout
 	return outcome{info: info, err: e, retryable: retryable}
 }
 
-func decodeSuccess(resp *http.Response, out any, method string) outcome {
+// decodeSuccess reads a 2xx body into out. Its errors only count for reads: attempt turns a
+// write's 2xx into success whatever the body.
+func decodeSuccess(resp *http.Response, out any) outcome {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody+1))
 	if err != nil {
 		return outcome{
 			err:       &Error{Message: "the connection to Microsoft Graph broke while reading its answer", Err: err, class: ClassUnavailable},
-			retryable: method == http.MethodGet,
+			retryable: true,
 		}
 	}
 	if len(raw) > maxSuccessBody {
@@ -412,19 +451,23 @@ func decodeSuccess(resp *http.Response, out any, method string) outcome {
 	return outcome{}
 }
 
-// transportFailure classifies a call that got no HTTP response. A GET may be repeated. A POST
-// is either provably not sent (no connection was ever made, or writing it failed) or its
-// outcome is unknown: Intune may have acted on it, so it must not be repeated blindly.
+func isClientError(status int) bool { return status >= 400 && status < 500 }
+
+// transportFailure classifies a call that got no HTTP response. A read may be repeated. A
+// write is either provably not sent (no connection was ever made, or writing it failed), and
+// may then be repeated, or its outcome is unknown: Intune may have acted on it, so it must
+// not be repeated blindly.
 func (c *Client) transportFailure(rq request, info CallInfo, trace *sendTrace, err error) outcome {
 	e := &Error{ClientRequestID: info.ClientRequestID, Err: err, class: ClassUnavailable}
 	switch {
-	case rq.method == http.MethodGet:
+	case !rq.write():
 		e.Message = "Microsoft Graph could not be reached"
 		return outcome{info: info, err: e, retryable: true}
 	case trace.notSent():
 		e.Message = "Microsoft Graph could not be reached; nothing was sent"
+		return outcome{info: info, err: e, retryable: true}
 	default:
-		e.Message = rq.unknownOutcome
+		e.Message = rq.unknownOutcomeMessage()
 		e.class = ClassOutcomeUnknown
 	}
 	return outcome{info: info, err: e}

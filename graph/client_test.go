@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,7 +94,8 @@ func TestRequestHeaders(t *testing.T) {
 }
 
 func TestFreshClientRequestIDPerAttempt(t *testing.T) {
-	g := MustFakeGraph(t, reply{status: 503}, reply{status: 503}, reply{status: 204, header: map[string]string{"request-id": requestID}})
+	// 429 is what a write may be repeated after.
+	g := MustFakeGraph(t, reply{status: 429}, reply{status: 429}, reply{status: 204, header: map[string]string{"request-id": requestID}})
 	c, _ := MustClient(t, g.URL)
 	info, err := c.SyncWithApple(t.Context(), newCreds(), settingID)
 	if err != nil {
@@ -305,19 +308,177 @@ func TestRetryCapIsThreeAttemptsWithJitteredBackoff(t *testing.T) {
 	}
 }
 
-func TestPOSTIsNotRetriedWhenIntuneMayHaveActed(t *testing.T) {
-	for _, status := range []int{500, 502, 400, 409} {
-		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			g := MustFakeGraph(t, reply{status: status}, reply{status: 204})
+// TestRetriesByStatusAndMethod holds the retry rule: a write (upload, sync) is resent only
+// when Graph provably did not act (429, a refused sign-in, nothing sent); a 5xx or any other
+// answer that is not 2xx/4xx leaves its outcome unknown. Reads retry 429/503/504 as before.
+// Every failing reply is followed by a 2xx, so a wrong retry shows up as a success.
+func TestRetriesByStatusAndMethod(t *testing.T) {
+	ids := map[string]string{"request-id": requestID}
+	html := func(status int) string {
+		return fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%[1]d %[2]s</h1></body></html>", status, http.StatusText(status))
+	}
+	type call struct {
+		name string
+		do   func(c *Client, ctx context.Context) (CallInfo, error)
+	}
+	upload := call{"upload", func(c *Client, ctx context.Context) (CallInfo, error) {
+		return c.UploadDepToken(ctx, newCreds(), settingID, "a@example.com", []byte(tokenFile))
+	}}
+	sync := call{"sync", func(c *Client, ctx context.Context) (CallInfo, error) {
+		return c.SyncWithApple(ctx, newCreds(), settingID)
+	}}
+	get := call{"get", func(c *Client, ctx context.Context) (CallInfo, error) {
+		_, err := c.GetOnboardingSetting(ctx, newCreds(), settingID)
+		return CallInfo{}, err
+	}}
+	tests := []struct {
+		name     string
+		call     call
+		first    reply
+		class    ErrorClass // "" when the call ends in success
+		attempts int
+		waits    []time.Duration
+		code     string // Graph's error.code, kept on the *Error
+	}{
+		// Writes: a 5xx may come after Intune acted.
+		{name: "500 JSON", call: upload, first: reply{status: 500, header: ids, body: intuneBody("InternalServerError", "An internal server error has occurred")}, class: ClassOutcomeUnknown, attempts: 1, code: "InternalServerError"},
+		{name: "500 HTML", call: upload, first: reply{status: 500, header: ids, body: html(500)}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "502 JSON", call: upload, first: reply{status: 502, header: ids, body: graphBody("BadGateway", "Bad gateway")}, class: ClassOutcomeUnknown, attempts: 1, code: "BadGateway"},
+		{name: "502 HTML", call: upload, first: reply{status: 502, header: ids, body: html(502)}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "503 JSON", call: upload, first: reply{status: 503, header: ids, body: intuneBody("ServiceUnavailable", "busy")}, class: ClassOutcomeUnknown, attempts: 1, code: "ServiceUnavailable"},
+		{name: "503 HTML", call: upload, first: reply{status: 503, header: ids, body: html(503)}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "503 with Retry-After", call: upload, first: reply{status: 503, header: map[string]string{"request-id": requestID, "Retry-After": "1"}, body: graphBody("ServiceUnavailable", "busy")}, class: ClassOutcomeUnknown, attempts: 1, code: "ServiceUnavailable"},
+		{name: "504 JSON", call: upload, first: reply{status: 504, header: ids, body: graphBody("GatewayTimeout", "The gateway timed out")}, class: ClassOutcomeUnknown, attempts: 1, code: "GatewayTimeout"},
+		{name: "504 HTML", call: upload, first: reply{status: 504, header: ids, body: html(504)}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "504 empty", call: upload, first: reply{status: 504, header: ids}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "507", call: upload, first: reply{status: 507, header: ids, body: "Insufficient Storage"}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "501 JSON", call: upload, first: reply{status: 501, header: ids, body: graphBody("NotImplemented", "Not implemented")}, class: ClassOutcomeUnknown, attempts: 1, code: "NotImplemented"},
+		{name: "307 not followed", call: upload, first: reply{status: 307, header: map[string]string{"request-id": requestID, "Location": "/elsewhere"}}, class: ClassOutcomeUnknown, attempts: 1},
+		{name: "503 JSON", call: sync, first: reply{status: 503, header: ids, body: graphBody("ServiceUnavailable", "busy")}, class: ClassOutcomeUnknown, attempts: 1, code: "ServiceUnavailable"},
+		{name: "504 HTML", call: sync, first: reply{status: 504, header: ids, body: html(504)}, class: ClassOutcomeUnknown, attempts: 1},
+		// Writes: a 4xx proves nothing changed; only 429 is worth repeating.
+		{name: "429 Retry-After", call: upload, first: reply{status: 429, header: map[string]string{"Retry-After": "3"}, body: graphBody("TooManyRequests", "slow down")}, attempts: 2, waits: []time.Duration{3 * time.Second}},
+		{name: "429 no Retry-After", call: sync, first: reply{status: 429, body: graphBody("TooManyRequests", "slow down")}, attempts: 2, waits: []time.Duration{250 * time.Millisecond}},
+		{name: "400", call: upload, first: reply{status: 400, header: ids, body: intuneBody("BadRequest", "The DEP token is invalid")}, class: ClassRejected, attempts: 1, code: "BadRequest"},
+		{name: "403", call: upload, first: reply{status: 403, header: ids, body: intuneBody("Forbidden", "An error has occurred")}, class: ClassMissingIntuneRole, attempts: 1, code: "Forbidden"},
+		{name: "404", call: upload, first: reply{status: 404, header: ids, body: intuneBody("ResourceNotFound", "An error has occurred")}, class: ClassNotFound, attempts: 1, code: "ResourceNotFound"},
+		{name: "409", call: sync, first: reply{status: 409, header: ids, body: graphBody("Conflict", "A sync is already in progress")}, class: ClassOther, attempts: 1, code: "Conflict"},
+		// Reads keep their retries.
+		{name: "503", call: get, first: reply{status: 503, header: ids, body: graphBody("ServiceUnavailable", "busy")}, attempts: 2, waits: []time.Duration{250 * time.Millisecond}},
+		{name: "504", call: get, first: reply{status: 504, header: ids, body: html(504)}, attempts: 2, waits: []time.Duration{250 * time.Millisecond}},
+		{name: "429", call: get, first: reply{status: 429, header: map[string]string{"Retry-After": "2"}}, attempts: 2, waits: []time.Duration{2 * time.Second}},
+		{name: "500", call: get, first: reply{status: 500, header: ids, body: html(500)}, class: ClassUnavailable, attempts: 1},
+		{name: "502", call: get, first: reply{status: 502, header: ids, body: graphBody("BadGateway", "Bad gateway")}, class: ClassUnavailable, attempts: 1, code: "BadGateway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.call.name+" "+tt.name, func(t *testing.T) {
+			g := MustFakeGraph(t, tt.first, reply{status: 200, body: `{"id":"` + settingID + `"}`})
 			c, sleep := MustClient(t, g.URL)
-			_, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "a@example.com", []byte(tokenFile))
-			if err == nil {
-				t.Fatal("no error")
+			_, err := tt.call.do(c, t.Context())
+			if n := len(g.Seen()); n != tt.attempts {
+				t.Errorf("%d requests reached Graph, want %d", n, tt.attempts)
 			}
-			if n := len(g.Seen()); n != 1 || len(sleep.Waits()) != 0 {
-				t.Errorf("%d requests and waits %v, want 1 and none", n, sleep.Waits())
+			if got := sleep.Waits(); !slices.Equal(got, tt.waits) {
+				t.Errorf("waits = %v, want %v", got, tt.waits)
+			}
+			if tt.class == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want success after a retry", err)
+				}
+				return
+			}
+			e := MustGraphError(t, err, tt.class)
+			if e.Status != tt.first.status || e.Call.Status != tt.first.status || e.Call.Attempts != tt.attempts {
+				t.Errorf("Status %d, Call %+v; want status %d, %d attempts", e.Status, e.Call, tt.first.status, tt.attempts)
+			}
+			if e.Code != tt.code {
+				t.Errorf("Code = %q, want %q", e.Code, tt.code)
+			}
+			if e.RequestID != requestID || e.Call.RequestID != requestID || e.ClientRequestID == "" {
+				t.Errorf("RequestID %q, Call.RequestID %q, ClientRequestID %q", e.RequestID, e.Call.RequestID, e.ClientRequestID)
+			}
+			if e.Message == "" {
+				t.Error("Message is empty")
+			}
+			if want := fmt.Sprintf(" %d %s", tt.first.status, http.StatusText(tt.first.status)); !strings.Contains(e.Error(), want) {
+				t.Errorf("Error() = %q, want it to say %q", e.Error(), want)
 			}
 		})
+	}
+}
+
+// TestWriteRetriedWhenNotSent: a dial that fails proves the request never left, so even an
+// upload is sent again.
+func TestWriteRetriedWhenNotSent(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	refused := closed.Listener.Addr().String()
+	closed.Close() // nothing listens there now: the first dial is refused
+
+	g := MustFakeGraph(t, reply{status: 204})
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			addr = refused
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, sleep := MustClient(t, g.URL, func(cfg *Config) { cfg.HTTPClient = &http.Client{Transport: tr} })
+	info, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "a@example.com", []byte(tokenFile))
+	if err != nil {
+		t.Fatalf("err = %v, want success on the second attempt", err)
+	}
+	if dials.Load() != 2 || len(g.Seen()) != 1 || info.Attempts != 2 || info.Status != 204 {
+		t.Errorf("dials %d, requests %d, CallInfo %+v", dials.Load(), len(g.Seen()), info)
+	}
+	if !slices.Equal(sleep.Waits(), []time.Duration{250 * time.Millisecond}) {
+		t.Errorf("waits = %v, want [250ms]", sleep.Waits())
+	}
+}
+
+// TestWriteNotRetriedAfterDroppedAnswer: the whole body reached the server, then the
+// connection broke: one attempt, outcome unknown, even though the next attempt would succeed.
+func TestWriteNotRetriedAfterDroppedAnswer(t *testing.T) {
+	for _, name := range []string{"upload", "sync"} {
+		t.Run(name, func(t *testing.T) {
+			g := MustFakeGraph(t)
+			drop := hangUp(t)
+			g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 0 {
+					drop(w, r, n)
+					return
+				}
+				w.WriteHeader(http.StatusNoContent)
+			})
+			c, sleep := MustClient(t, g.URL)
+			var err error
+			if name == "upload" {
+				_, err = c.UploadDepToken(t.Context(), newCreds(), settingID, "a@example.com", []byte(tokenFile))
+			} else {
+				_, err = c.SyncWithApple(t.Context(), newCreds(), settingID)
+			}
+			e := MustGraphError(t, err, ClassOutcomeUnknown)
+			if len(g.Seen()) != 1 || e.Call.Attempts != 1 || e.Status != 0 || len(sleep.Waits()) != 0 {
+				t.Errorf("requests %d, attempts %d, status %d, waits %v", len(g.Seen()), e.Call.Attempts, e.Status, sleep.Waits())
+			}
+		})
+	}
+}
+
+// TestWriteSuccessIsNotUndoneByItsBody: once a write got a 2xx, Intune acted; a body that
+// cannot be decoded must not turn that into a failure (or a retry).
+func TestWriteSuccessIsNotUndoneByItsBody(t *testing.T) {
+	g := MustFakeGraph(t, reply{status: 200, header: map[string]string{"request-id": requestID}, body: "<html>not JSON</html>"}, reply{status: 500})
+	c, sleep := MustClient(t, g.URL)
+	var out struct{ Value string }
+	info, err := c.do(t.Context(), newCreds(), request{
+		op: OpSync, method: http.MethodPost, url: c.endpoint("/x"), unknownOutcome: "may or may not",
+	}, &out)
+	if err != nil {
+		t.Fatalf("err = %v, want success", err)
+	}
+	if info.Status != 200 || info.Attempts != 1 || info.RequestID != requestID || len(g.Seen()) != 1 || len(sleep.Waits()) != 0 {
+		t.Errorf("CallInfo %+v, requests %d, waits %v", info, len(g.Seen()), sleep.Waits())
 	}
 }
 
@@ -505,6 +666,8 @@ func TestOutcomeUnknownIsNotRetried(t *testing.T) {
 	})
 }
 
+// A refused connection proves nothing was sent: the POST is retried like a GET and ends,
+// when Graph stays unreachable, as ClassUnavailable.
 func TestUnreachableGraphIsUnavailableForPOST(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
@@ -512,8 +675,11 @@ func TestUnreachableGraphIsUnavailableForPOST(t *testing.T) {
 	c, sleep := MustClient(t, url)
 	_, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "a@example.com", []byte(tokenFile))
 	e := MustGraphError(t, err, ClassUnavailable)
-	if e.Call.Attempts != 1 || len(sleep.Waits()) != 0 {
-		t.Errorf("attempts %d, waits %v: a POST is never retried after a transport error", e.Call.Attempts, sleep.Waits())
+	if !strings.Contains(e.Message, "nothing was sent") || e.Status != 0 {
+		t.Errorf("Message %q, Status %d", e.Message, e.Status)
+	}
+	if e.Call.Attempts != maxAttempts || !slices.Equal(sleep.Waits(), []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}) {
+		t.Errorf("attempts %d, waits %v: want %d attempts with backoff", e.Call.Attempts, sleep.Waits(), maxAttempts)
 	}
 }
 
@@ -542,9 +708,14 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	g := MustFakeGraph(t, reply{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": elsewhere.URL + "/steal"}})
 	c, _ := MustClient(t, g.URL)
 	_, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "a@example.com", []byte(tokenFile))
-	e := MustGraphError(t, err, ClassOther)
-	if e.Status != http.StatusTemporaryRedirect || len(elsewhere.Seen()) != 0 {
-		t.Errorf("status %d, requests elsewhere %d", e.Status, len(elsewhere.Seen()))
+	// An unexpected 3xx to a write does not prove that nothing changed.
+	e := MustGraphError(t, err, ClassOutcomeUnknown)
+	if e.Status != http.StatusTemporaryRedirect || len(elsewhere.Seen()) != 0 || len(g.Seen()) != 1 {
+		t.Errorf("status %d, requests elsewhere %d, requests %d", e.Status, len(elsewhere.Seen()), len(g.Seen()))
+	}
+	_, err = c.GetOnboardingSetting(t.Context(), newCreds(), settingID)
+	if e := MustGraphError(t, err, ClassOther); e.Status != http.StatusTemporaryRedirect || len(elsewhere.Seen()) != 0 {
+		t.Errorf("GET: status %d, requests elsewhere %d", e.Status, len(elsewhere.Seen()))
 	}
 }
 

@@ -13,7 +13,10 @@
 //     to, which silently invalidates the token file a person is about to upload (and every
 //     other token made for the old key). The client does not even offer the call;
 //   - repeat an upload or a sync whose request may already have reached Intune: such a call
-//     ends with ClassOutcomeUnknown and the person checks the token before trying again.
+//     ends with ClassOutcomeUnknown and the person checks the token before trying again. That
+//     includes every 5xx: a 504 is Graph's gateway giving up on a service that may have
+//     finished. A write is repeated only after a 429, a 401 (once, with a refreshed token) or
+//     a failure before the request was written.
 package graph
 
 // Version is sent in the User-Agent ("depportal/<Version>") so Microsoft support can tell

@@ -36,12 +36,17 @@ const (
 	ClassNotFound ErrorClass = "not-found"
 	// ClassThrottled: 429. Error.RetryAfter says when to try again, if Graph said.
 	ClassThrottled ErrorClass = "throttled"
-	// ClassUnavailable: 500/502/503/504, a 5xx that is not Graph JSON, or Graph could not
-	// be reached at all. Nothing was processed (for a POST: nothing was sent or Intune
-	// answered with a failure).
+	// ClassUnavailable: a read failed because Graph was unavailable (500/502/503/504, a
+	// 5xx that is not Graph JSON, or no answer), or a write (upload, sync) provably was not
+	// processed: it never left in full because Graph could not be reached. Nothing changed.
+	// A write that got a 5xx is ClassOutcomeUnknown instead, never this.
 	ClassUnavailable ErrorClass = "unavailable"
-	// ClassOutcomeUnknown: an upload or sync left in full and no answer came back. Intune
-	// may or may not have acted on it; check the token's status before trying again.
+	// ClassOutcomeUnknown: a write (upload, sync) whose effect is unknown: it left in full
+	// and no answer came back, or Graph answered with a 5xx (a 504 is a gateway that stopped
+	// waiting for Intune, which may have finished) or another status that is neither 2xx nor
+	// 4xx. Intune may or may not have acted on it; check the token's status before trying
+	// again. Status, Code, Message and the request IDs of such an answer are kept on the
+	// *Error.
 	ClassOutcomeUnknown ErrorClass = "outcome-unknown"
 	// ClassOther: anything else (an unexpected status or body, a refused nextLink, bad input).
 	ClassOther ErrorClass = "other"
@@ -59,6 +64,16 @@ func ClassOf(err error) ErrorClass {
 		return e.Class()
 	}
 	return ClassOther
+}
+
+// RestoreError rebuilds an error read back from storage (for a result page shown later, an
+// audit entry) from its stored fields: it returns a copy of e whose class is class, as it
+// was when the error happened, not recomputed from e.Status, because a write's 5xx is
+// ClassOutcomeUnknown where a read's is ClassUnavailable. An empty class leaves the class
+// to be derived from e's fields, as for an Error built by hand.
+func RestoreError(class ErrorClass, e Error) *Error {
+	e.class = class
+	return &e
 }
 
 // Error is every error this package returns. It never holds the Authorization header, the
@@ -133,6 +148,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// classify derives the class from the answer alone, as for a read; attempt overrides it for a
+// write whose answer does not prove that nothing changed (ClassOutcomeUnknown).
 func classify(e *Error) ErrorClass {
 	text := strings.ToLower(e.Code + " " + e.Message + " " + e.challenge)
 	switch {

@@ -287,3 +287,30 @@ func mustResponse(status int, header map[string]string, body string) *http.Respo
 	}
 	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body))}
 }
+
+func TestRestoreError(t *testing.T) {
+	stored := Error{
+		Status: 504, Code: "GatewayTimeout", Message: "Gateway Timeout",
+		RequestID: requestID, ClientRequestID: "11111111-2222-3333-4444-555555555555", ActivityID: activityID,
+		Call: CallInfo{Status: 504, Attempts: 1, RequestID: requestID},
+	}
+	e := RestoreError(ClassOutcomeUnknown, stored)
+	// Status 504 alone would classify as unavailable; the stored class wins.
+	if e.Class() != ClassOutcomeUnknown || !errors.Is(e, ClassOutcomeUnknown) || ClassOf(fmt.Errorf("page: %w", e)) != ClassOutcomeUnknown {
+		t.Errorf("class = %s, want %s", e.Class(), ClassOutcomeUnknown)
+	}
+	if e.Status != 504 || e.Code != "GatewayTimeout" || e.RequestID != requestID || e.ActivityID != activityID || e.Call != stored.Call {
+		t.Errorf("fields not kept: %+v", e)
+	}
+	for _, want := range []string{"504 Gateway Timeout", "GatewayTimeout", requestID, activityID} {
+		if !strings.Contains(e.Error(), want) {
+			t.Errorf("Error() = %q, missing %q", e.Error(), want)
+		}
+	}
+	if RestoreError(ClassThrottled, stored).Class() != ClassThrottled || e.Class() != ClassOutcomeUnknown {
+		t.Error("a second restore changed the first")
+	}
+	if got := RestoreError("", Error{Status: 429}).Class(); got != ClassThrottled {
+		t.Errorf("empty class: Class() = %s, want it derived from Status (%s)", got, ClassThrottled)
+	}
+}

@@ -129,7 +129,8 @@ func (c *Client) GetEncryptionPublicKey(ctx context.Context, cred Credentials, i
 
 // UploadDepToken replaces the token's Apple server token with tokenFile (the .p7m as
 // downloaded from ABM/ASM), encoded as Config.DepTokenEncoding says. A ClassOutcomeUnknown
-// error means the file may have reached Intune: never repeat the upload automatically.
+// error (no answer, or a 5xx) means the file may have reached Intune: never repeat the
+// upload automatically.
 func (c *Client) UploadDepToken(ctx context.Context, cred Credentials, id, appleID string, tokenFile []byte) (CallInfo, error) {
 	u, err := c.settingURL(id, "uploadDepToken")
 	if err != nil {
@@ -170,7 +171,8 @@ func (c *Client) UploadDepToken(ctx context.Context, cred Credentials, id, apple
 }
 
 // SyncWithApple asks Intune to sync the token's devices with Apple now. Intune allows a
-// manual sync at most once every 15 minutes.
+// manual sync at most once every 15 minutes. Like an upload, a sync that ends with
+// ClassOutcomeUnknown may have been started.
 func (c *Client) SyncWithApple(ctx context.Context, cred Credentials, id string) (CallInfo, error) {
 	u, err := c.settingURL(id, "syncWithAppleDeviceEnrollmentProgram")
 	if err != nil {

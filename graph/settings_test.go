@@ -241,7 +241,7 @@ func TestNotFoundThroughTheClient(t *testing.T) {
 
 func TestObserveSeesEveryAttempt(t *testing.T) {
 	g := MustFakeGraph(t,
-		reply{status: 503, header: map[string]string{"Retry-After": "1"}, body: intuneBody("ServiceUnavailable", "busy")},
+		reply{status: 429, header: map[string]string{"Retry-After": "1"}, body: intuneBody("TooManyRequests", "busy")},
 		reply{status: 204},
 	)
 	type seen struct {
@@ -255,7 +255,7 @@ func TestObserveSeesEveryAttempt(t *testing.T) {
 	if _, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "abm-admin@contoso.com", []byte("MIME-Version: 1.0\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	want := []seen{{OpUpload, 503}, {OpUpload, 204}}
+	want := []seen{{OpUpload, 429}, {OpUpload, 204}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("observed %v, want %v", got, want)
 	}
