@@ -284,7 +284,7 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.logger.Info("sandbox graph: fault: dropping the connection", "op", rt.op, "request_id", c.requestID)
 		dropConnection(w)
 		return
-	case faulted && fault.Status != 0:
+	case faulted && fault.Status != 0 && !fault.AfterApply:
 		g.recordIfUpload(c, body, fault.Status, false, "fault: "+fault.String())
 		g.logger.Info("sandbox graph: fault", "op", rt.op, "fault", fault.String(), "request_id", c.requestID)
 		c.writeFault(fault)
@@ -300,6 +300,22 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.recordIfUpload(c, body, 0, rep.applied, outcome+"; fault: connection dropped instead of the response")
 		g.logger.Info("sandbox graph: fault: dropping the connection after applying", "op", rt.op, "request_id", c.requestID)
 		dropConnection(w)
+		return
+	}
+	if faulted && fault.AfterApply && fault.Status != 0 {
+		// A gateway that gave up on a slow Intune answers 5xx whatever Intune went on to do, so
+		// the fault replaces the call's answer, error or not: an upload Intune refused (a 400
+		// for the wrong key, say) is answered with the fault's status too, and recorded with
+		// that status, applied false and the refusal in its outcome. Only the record tells the
+		// two apart, as only Intune's own state would in production.
+		outcome := "accepted; fault: " + strconv.Itoa(fault.Status) + " after applying"
+		if rep.err != nil {
+			outcome = rep.err.outcome() + "; fault: answered " + strconv.Itoa(fault.Status) + " instead"
+		}
+		g.recordIfUpload(c, body, fault.Status, rep.applied, outcome)
+		g.logger.Info("sandbox graph: fault after carrying out the call", "op", rt.op, "fault", fault.String(),
+			"applied", rep.applied, "request_id", c.requestID)
+		c.writeFault(fault)
 		return
 	}
 	if rep.err != nil {

@@ -16,7 +16,7 @@ type Fault struct {
 	RetryAfter time.Duration // with 429 (default 10s) or 503: the Retry-After header
 	HTML       bool          // with Status (502 when zero): an HTML error page instead of JSON
 	Drop       bool          // close the connection without a response, after reading the body
-	AfterApply bool          // with Drop: carry out the call first, so only the response is lost
+	AfterApply bool          // with Drop, or Status 500, 502 or 504: carry out the call first, then lose or replace its answer
 	Latency    time.Duration // wait this long first, then answer (or play the rest of the fault)
 	Times      int           // how many calls of the operation it covers: 0 or 1 once, Always every call
 }
@@ -37,6 +37,8 @@ func (f Fault) String() string {
 		parts = append(parts, "lost")
 	case f.Drop:
 		parts = append(parts, "drop")
+	case f.AfterApply && f.Status != 0:
+		parts = append(parts, strconv.Itoa(f.Status)+"applied")
 	case f.HTML:
 		parts = append(parts, strconv.Itoa(f.Status)+"html")
 	case f.Status != 0 && f.RetryAfter > 0:
@@ -59,7 +61,13 @@ var faultStatuses = []int{
 //	       503[:N]    Service Unavailable (Graph's error), Retry-After when N is given
 //	       401 | 403 | 500 | 502 | 504
 //	                  that status with the error Graph or Intune sends with it (403: the
-//	                  person lacks the Intune role that allows Update token)
+//	                  person lacks the Intune role that allows Update token); the call is not
+//	                  carried out
+//	       500applied | 502applied | 504applied
+//	                  carry out the call (an upload is taken), then answer 500, 502 or 504 with
+//	                  the error the plain kind sends instead of the call's answer: a gateway
+//	                  that gave up on a slow Intune which went on to finish the call (a call
+//	                  Intune refuses is answered with that status too)
 //	       502html    a 502 whose body is a gateway's HTML page, not JSON
 //	       drop       read the request, then close the connection without a response; the
 //	                  call is not carried out
@@ -113,6 +121,12 @@ func parseFaultKind(kind string) (Fault, error) {
 			return Fault{}, fmt.Errorf("%s takes no argument", name)
 		}
 		return Fault{Drop: true, AfterApply: name == "lost"}, nil
+	case "500applied", "502applied", "504applied":
+		if hasArg {
+			return Fault{}, fmt.Errorf("%s takes no argument", name)
+		}
+		status, _ := strconv.Atoi(strings.TrimSuffix(name, "applied"))
+		return Fault{Status: status, AfterApply: true}, nil
 	case "502html":
 		if hasArg {
 			return Fault{}, fmt.Errorf("%s takes no argument", name)
@@ -127,7 +141,7 @@ func parseFaultKind(kind string) (Fault, error) {
 	}
 	status, err := strconv.Atoi(name)
 	if err != nil || !slices.Contains(faultStatuses, status) {
-		return Fault{}, fmt.Errorf("unknown fault %q (want 401, 403, 429[:N], 500, 502, 502html, 503[:N], 504, drop, lost or latency:D)", kind)
+		return Fault{}, fmt.Errorf("unknown fault %q (want 401, 403, 429[:N], 500, 500applied, 502, 502applied, 502html, 503[:N], 504, 504applied, drop, lost or latency:D)", kind)
 	}
 	f := Fault{Status: status}
 	if hasArg {
@@ -201,4 +215,11 @@ func (g *Graph) takeFault(op Operation) (Fault, bool) {
 		g.faults[op] = queue[1:]
 	}
 	return f, true
+}
+
+// ClearFaults drops every queued fault, including those that cover every call.
+func (g *Graph) ClearFaults() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	clear(g.faults)
 }

@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +202,232 @@ func TestInjectFaultPanicsOnUnknownOperation(t *testing.T) {
 		}
 	}()
 	s.graph.InjectFault("delete", Fault{Status: 500})
+}
+
+func TestParseFaultsApplied(t *testing.T) {
+	got, err := ParseFaults("upload=500applied,upload=latency:50ms,upload=502applied*2,sync=504applied*always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Operation][]Fault{
+		OpUpload: {
+			{Status: 500, AfterApply: true},
+			{Latency: 50 * time.Millisecond},
+			{Status: 502, AfterApply: true, Times: 2},
+		},
+		OpSync: {{Status: 504, AfterApply: true, Times: Always}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseFaults =\n%+v\nwant\n%+v", got, want)
+	}
+	for _, kind := range []string{"500applied", "502applied", "504applied"} {
+		parsed, err := ParseFaults("upload=" + kind)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		f := parsed[OpUpload][0]
+		if !f.AfterApply || f.Drop || f.HTML || f.Status != map[string]int{"500applied": 500, "502applied": 502, "504applied": 504}[kind] {
+			t.Errorf("%s parses as %+v", kind, f)
+		}
+		if f.String() != kind {
+			t.Errorf("%s: String() = %q", kind, f.String())
+		}
+		again, err := ParseFaults("upload=" + f.String())
+		if err != nil || !reflect.DeepEqual(again[OpUpload], []Fault{f}) {
+			t.Errorf("%+v: String %q parses as %+v, %v", f, f.String(), again[OpUpload], err)
+		}
+	}
+	for _, bad := range []string{"upload=504applied:3", "upload=503applied", "upload=429applied", "upload=applied", "upload=502htmlapplied"} {
+		if _, err := ParseFaults(bad); err == nil {
+			t.Errorf("ParseFaults(%q) accepted it", bad)
+		}
+	}
+	_, err = ParseFaults("upload=418")
+	for _, kind := range []string{"500applied", "502applied", "504applied"} {
+		if err == nil || !strings.Contains(err.Error(), kind) {
+			t.Errorf("the error for an unknown kind does not list %s: %v", kind, err)
+		}
+	}
+}
+
+// A 500, 502 or 504 after Intune applied the call: the gateway gave up, Intune did not.
+func TestGraphFaultAppliedUpload(t *testing.T) {
+	for _, tc := range []struct {
+		kind   string
+		status int
+		code   string
+		intune bool // the error's message is Intune's envelope, as with the plain kind
+	}{
+		{"500applied", http.StatusInternalServerError, "InternalServerError", true},
+		{"502applied", http.StatusBadGateway, "BadGateway", false},
+		{"504applied", http.StatusGatewayTimeout, "GatewayTimeout", false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=" + tc.kind })
+			token := MustMintToken(t, nil)
+			path := "/deviceManagement/depOnboardingSettings/" + settingSoon
+			before := MustGetSettingWire(t, s, token, path)
+
+			sample := MustSample(t, s.graph, settingSoon, SampleValid)
+			resp := MustUpload(t, s, settingSoon, "applied@contoso.com", string(sample.Data))
+			if tc.intune {
+				MustIntuneError(t, resp, tc.status, tc.code)
+			} else {
+				MustGraphError(t, resp, tc.status, tc.code)
+			}
+
+			after := MustGetSettingWire(t, s, token, path)
+			for _, field := range []string{"tokenExpirationDateTime", "lastModifiedDateTime"} {
+				if was, is := MustParseGraphTime(t, before[field]), MustParseGraphTime(t, after[field]); !is.After(was) {
+					t.Errorf("%s %v, was %v: the upload was not applied", field, is, was)
+				}
+			}
+			if after["appleIdentifier"] != "applied@contoso.com" {
+				t.Errorf("appleIdentifier %v", after["appleIdentifier"])
+			}
+
+			wantOutcome := "accepted; fault: " + tc.kind[:3] + " after applying"
+			rec := s.graph.Received()
+			if len(rec) != 1 || rec[0].Status != tc.status || !rec[0].Applied || rec[0].Outcome != wantOutcome ||
+				rec[0].FileSHA256 != sha256Hex(sample.Data) {
+				t.Errorf("Received() = %+v, want status %d, applied, outcome %q", rec, tc.status, wantOutcome)
+			}
+			if file := MustReadReceivedFile(t, s.dataDir); !reflect.DeepEqual(file, rec) {
+				t.Errorf("%s = %+v, Received() = %+v", ReceivedFile, file, rec)
+			}
+
+			// Used up: the next upload is answered as usual.
+			MustStatus(t, MustUpload(t, s, settingSoon, "applied@contoso.com", string(sample.Data)), http.StatusNoContent)
+		})
+	}
+}
+
+func MustGetSettingWire(tb testing.TB, s *graphServer, token, path string) map[string]any {
+	tb.Helper()
+	resp := MustCallGraph(tb, s, http.MethodGet, path, token, nil)
+	MustStatus(tb, resp, http.StatusOK)
+	var wire map[string]any
+	MustJSON(tb, resp.body, &wire)
+	return wire
+}
+
+// The plain kinds still fail before the call: nothing is applied.
+func TestGraphFaultPlainStatusDoesNotApply(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=" + strconv.Itoa(status) })
+			token := MustMintToken(t, nil)
+			path := "/deviceManagement/depOnboardingSettings/" + settingSoon
+			before := MustGetSettingWire(t, s, token, path)
+			sample := MustSample(t, s.graph, settingSoon, SampleValid)
+			MustStatus(t, MustUpload(t, s, settingSoon, "not-applied@contoso.com", string(sample.Data)), status)
+			after := MustGetSettingWire(t, s, token, path)
+			for _, field := range []string{"appleIdentifier", "tokenExpirationDateTime", "lastModifiedDateTime"} {
+				if before[field] != after[field] {
+					t.Errorf("%s changed from %v to %v", field, before[field], after[field])
+				}
+			}
+			rec := s.graph.Received()
+			if len(rec) != 1 || rec[0].Status != status || rec[0].Applied || rec[0].Outcome != "fault: "+strconv.Itoa(status) {
+				t.Errorf("Received() = %+v", rec)
+			}
+		})
+	}
+}
+
+// The fault replaces the answer whatever the call did: an upload Intune refuses is answered
+// 504 all the same, and only the record says it was refused.
+func TestGraphFaultAppliedOnRejectedUpload(t *testing.T) {
+	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=504applied" })
+	wrong := MustSample(t, s.graph, settingSoon, SampleWrongKey)
+	MustGraphError(t, MustUpload(t, s, settingSoon, "wrong@contoso.com", string(wrong.Data)), http.StatusGatewayTimeout, "GatewayTimeout")
+	if got := s.graph.Settings()[0].AppleIdentifier; got != "abm-admin@contoso.com" {
+		t.Errorf("a refused upload was applied: %q", got)
+	}
+	rec := s.graph.Received()
+	if len(rec) != 1 || rec[0].Status != http.StatusGatewayTimeout || rec[0].Applied ||
+		!strings.HasPrefix(rec[0].Outcome, "rejected: 400 BadRequest: ") || !strings.HasSuffix(rec[0].Outcome, "; fault: answered 504 instead") {
+		t.Errorf("Received() = %+v", rec)
+	}
+}
+
+// latency:D and the applied kinds queue for one operation as the other kinds do.
+func TestGraphFaultAppliedQueuesWithLatency(t *testing.T) {
+	const latency = 200 * time.Millisecond
+	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=latency:200ms,upload=502applied*2" })
+	sample := MustSample(t, s.graph, settingSoon, SampleValid)
+	upload := func() graphResponse { return MustUpload(t, s, settingSoon, "queued@contoso.com", string(sample.Data)) }
+
+	start := time.Now()
+	MustStatus(t, upload(), http.StatusNoContent)
+	if took := time.Since(start); took < latency {
+		t.Errorf("the latency fault took %v, want at least %v", took, latency)
+	}
+	MustGraphError(t, upload(), http.StatusBadGateway, "BadGateway")
+	MustGraphError(t, upload(), http.StatusBadGateway, "BadGateway")
+	MustStatus(t, upload(), http.StatusNoContent)
+
+	var statuses []int
+	for _, r := range s.graph.Received() {
+		if !r.Applied {
+			t.Errorf("not applied: %+v", r)
+		}
+		statuses = append(statuses, r.Status)
+	}
+	if want := []int{204, 502, 502, 204}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("statuses %v, want %v", statuses, want)
+	}
+}
+
+// The latency fault carries out the call even when the client has given up waiting.
+func TestGraphFaultLatencyAppliesAfterClientGivesUp(t *testing.T) {
+	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=latency:1m" })
+	sample := MustSample(t, s.graph, settingSoon, SampleValid)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		s.base()+"/deviceManagement/depOnboardingSettings/"+settingSoon+"/uploadDepToken",
+		strings.NewReader(string(MustUploadBody(t, "impatient@contoso.com", string(sample.Data)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+MustMintToken(t, nil))
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := s.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("got a response, status %d, before the latency was up", resp.StatusCode)
+		} else {
+			err = nil
+		}
+		done <- err
+	}()
+
+	// Give up once the simulator has the request in hand, that is, has taken the fault.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("the fault to be taken", func() bool {
+		s.graph.mu.Lock()
+		defer s.graph.mu.Unlock()
+		return len(s.graph.faults[OpUpload]) == 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the upload to be recorded", func() bool { return len(s.graph.Received()) > 0 })
+	if rec := s.graph.Received(); len(rec) != 1 || !rec[0].Applied || rec[0].Status != http.StatusNoContent {
+		t.Errorf("Received() = %+v", rec)
+	}
+	if got := s.graph.Settings()[0].AppleIdentifier; got != "impatient@contoso.com" {
+		t.Errorf("appleIdentifier %q", got)
+	}
 }
