@@ -17,9 +17,19 @@ type Store interface {
 	Session(ctx context.Context, idHash string) (SessionRecord, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	SetSessionTokens(ctx context.Context, idHash string, sealed []byte) error
-	// LockSession holds a lock on one session across every process sharing the database, so
-	// two instances do not both redeem the same rotating refresh token. unlock must be called.
-	LockSession(ctx context.Context, idHash string) (unlock func(), err error)
+	// RefreshSession re-reads a session and replaces its sealed tokens with what refresh
+	// returns, holding the session against every other process sharing the database from the
+	// read to the write, so two instances do not both redeem the same rotating refresh token.
+	// refresh gets the record as re-read; returning nil sealed bytes means nothing to write
+	// (another request refreshed already). An error from refresh writes nothing and is
+	// returned as is. A missing session is ErrNotFound, without calling refresh.
+	//
+	// It takes one connection and no more: on PostgreSQL it is one transaction (SELECT … FOR
+	// UPDATE, refresh, UPDATE, COMMIT), so the row lock ends with the transaction whatever
+	// happens. refresh must not use the Store for the same session (the row is locked until it
+	// returns). SQLite serves one instance by design and takes no database lock: callers
+	// serialise within the process.
+	RefreshSession(ctx context.Context, idHash string, refresh func(rec SessionRecord) (sealed []byte, err error)) error
 	DeleteSession(ctx context.Context, idHash string) error
 	// DeleteExpired removes logins that expired before loginsBefore and sessions idle since
 	// idleBefore or created before createdBefore.

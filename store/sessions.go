@@ -55,16 +55,20 @@ func (db *DB) CreateSession(ctx context.Context, s auth.SessionRecord) error {
 	return err
 }
 
+// sessionColumns are the columns scanSession reads, in its order.
+const sessionColumns = `id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens`
+
 // Session loads a session by the hash of its cookie value.
 func (db *DB) Session(ctx context.Context, idHash string) (auth.SessionRecord, error) {
+	return scanSession(db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id_hash = $1`, idHash))
+}
+
+func scanSession(row *sql.Row) (auth.SessionRecord, error) {
 	var s auth.SessionRecord
 	var roles string
 	var created, seen int64
-	err := db.sql.QueryRowContext(ctx,
-		`SELECT id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens
-		 FROM sessions WHERE id_hash = $1`, idHash).
-		Scan(&s.IDHash, &s.Identity.TenantID, &s.Identity.ObjectID, &s.Identity.Subject, &s.Identity.Name,
-			&s.Identity.Username, &roles, &created, &seen, &s.Tokens)
+	err := row.Scan(&s.IDHash, &s.Identity.TenantID, &s.Identity.ObjectID, &s.Identity.Subject, &s.Identity.Name,
+		&s.Identity.Username, &roles, &created, &seen, &s.Tokens)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, auth.ErrNotFound
 	}
@@ -93,26 +97,53 @@ func (db *DB) SetSessionTokens(ctx context.Context, idHash string, sealed []byte
 	return nil
 }
 
-// LockSession serialises token refreshes of one session across portal instances. SQLite has
-// one instance by design, and the process's own lock suffices; PostgreSQL takes a session-level
-// advisory lock on a connection held until unlock.
-func (db *DB) LockSession(ctx context.Context, idHash string) (func(), error) {
+// RefreshSession re-reads a session, calls refresh with it and saves the sealed tokens refresh
+// returns (nil: nothing to save). See auth.Store for the contract.
+//
+// PostgreSQL: one transaction on one connection. SELECT … FOR UPDATE holds the row against
+// every other instance until COMMIT or ROLLBACK, so the lock cannot outlive the transaction:
+// an error from refresh, a failed write or a cancelled context all roll back and release it,
+// and no connection goes back to the pool still holding it.
+//
+// SQLite has one instance by design, and the caller's in-process lock serialises refreshes; a
+// database lock would be an IMMEDIATE transaction that blocks the audit trail's writer for the
+// length of a network call. So it reads, calls and writes, without a transaction.
+func (db *DB) RefreshSession(ctx context.Context, idHash string, refresh func(rec auth.SessionRecord) ([]byte, error)) error {
 	if db.dialect != Postgres {
-		return func() {}, nil
+		rec, err := db.Session(ctx, idHash)
+		if err != nil {
+			return err
+		}
+		sealed, err := refresh(rec)
+		if err != nil || sealed == nil {
+			return err
+		}
+		return db.SetSessionTokens(ctx, idHash, sealed)
 	}
-	conn, err := db.sql.Conn(ctx)
+	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Namespace 7267374 keeps these apart from the migration and audit locks.
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7267374, hashtext($1))`, idHash); err != nil {
-		conn.Close()
-		return nil, err
+	defer tx.Rollback()
+	rec, err := scanSession(tx.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE id_hash = $1 FOR UPDATE`, idHash))
+	if err != nil {
+		return err
 	}
-	return func() {
-		conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7267374, hashtext($1))`, idHash)
-		conn.Close()
-	}, nil
+	sealed, err := refresh(rec)
+	if err != nil {
+		return err
+	}
+	if sealed != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return auth.ErrNotFound
+		}
+	}
+	return tx.Commit()
 }
 
 // DeleteSession ends a session.
