@@ -14,14 +14,17 @@ import (
 type EventType string
 
 const (
-	SignInSucceeded     EventType = "signin.succeeded"
-	SignInRefused       EventType = "signin.refused"   // Reason says why
-	AccessDenied        EventType = "access.denied"    // Route, and the missing role in Reason
-	UploadReviewed      EventType = "upload.reviewed"  // Verdicts of the pre-flight checks
-	UploadIntent        EventType = "upload.intent"    // committed before Graph is called
-	UploadSucceeded     EventType = "upload.succeeded" // IntentSeq points at the intent
-	UploadFailed        EventType = "upload.failed"    // IntentSeq, Graph error details
-	UploadUnknown       EventType = "upload.unknown"   // the body left, no answer came back
+	SignInSucceeded EventType = "signin.succeeded"
+	SignInRefused   EventType = "signin.refused"   // Reason says why
+	AccessDenied    EventType = "access.denied"    // Route, and the missing role in Reason
+	UploadReviewed  EventType = "upload.reviewed"  // Verdicts of the pre-flight checks
+	UploadIntent    EventType = "upload.intent"    // committed before Graph is called
+	UploadSucceeded EventType = "upload.succeeded" // IntentSeq points at the intent
+	UploadFailed    EventType = "upload.failed"    // IntentSeq, Graph error details
+	UploadUnknown   EventType = "upload.unknown"   // Intune's answer does not tell (none came, or a 5xx)
+	// UploadReconciled: the token was read back after an unknown outcome; Outcome says what
+	// the read-back proved (success, failure, or still unknown), Reason what it showed.
+	UploadReconciled    EventType = "upload.reconciled"
 	PublicKeyDownloaded EventType = "publickey.downloaded"
 	AuditExported       EventType = "audit.exported"
 )
@@ -29,7 +32,7 @@ const (
 // EventTypes lists every event type, in the order a person reads the flow.
 var EventTypes = []EventType{
 	SignInSucceeded, SignInRefused, AccessDenied, UploadReviewed, UploadIntent,
-	UploadSucceeded, UploadFailed, UploadUnknown, PublicKeyDownloaded, AuditExported,
+	UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled, PublicKeyDownloaded, AuditExported,
 }
 
 // Outcome is the AU-3 "outcome" of an event.
@@ -148,7 +151,7 @@ func DefaultOutcome(t EventType, verdicts []Verdict) Outcome {
 	switch t {
 	case SignInRefused, AccessDenied, UploadFailed:
 		return Failure
-	case UploadUnknown:
+	case UploadUnknown, UploadReconciled:
 		return Unknown
 	case UploadIntent:
 		return Pending
@@ -178,7 +181,7 @@ func (e Entry) normalised() (Entry, error) {
 		return e, fmt.Errorf("%w: unknown outcome %q", ErrInvalidEntry, e.Outcome)
 	}
 	switch e.Type {
-	case UploadSucceeded, UploadFailed, UploadUnknown:
+	case UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled:
 		if e.IntentSeq <= 0 {
 			return e, fmt.Errorf("%w: %s needs the seq of its upload.intent record", ErrInvalidEntry, e.Type)
 		}

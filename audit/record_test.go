@@ -27,7 +27,7 @@ func TestNormalisedRefusesWhatCannotBeAudited(t *testing.T) {
 func TestNormalisedDefaultsAndCleans(t *testing.T) {
 	for typ, want := range map[EventType]Outcome{
 		SignInSucceeded: Success, SignInRefused: Failure, AccessDenied: Failure, UploadIntent: Pending,
-		UploadUnknown: Unknown, PublicKeyDownloaded: Success, AuditExported: Success,
+		UploadUnknown: Unknown, UploadReconciled: Unknown, PublicKeyDownloaded: Success, AuditExported: Success,
 	} {
 		e, err := Entry{Type: typ, IntentSeq: 1}.normalised()
 		if err != nil || e.Outcome != want {

@@ -111,9 +111,14 @@ func (h *httpPerson) renew(settingID, fileName string, file []byte) error {
 	w.Close()
 	req, _ := http.NewRequest(http.MethodPost, h.base+"/settings/"+settingID+"/upload", &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
-	_, review, err := h.do(req)
+	resp, review, err := h.do(req)
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusSeeOther { // the review lives at the upload's address
+		if review, _, err = h.follow(resp.Header.Get("Location")); err != nil {
+			return err
+		}
 	}
 	m := confirmForm.FindStringSubmatch(review)
 	if m == nil {

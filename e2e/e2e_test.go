@@ -81,14 +81,16 @@ func (l *lockedBuffer) String() string {
 var listening = regexp.MustCompile(`msg="depportal listening" mode=sandbox url=(\S+)`)
 
 // startPortal starts the binary on a random port with dataDir and waits for /readyz. The
-// caller stops it (MustStartPortal does, gracefully; the crash test kills it).
-func startPortal(tb testing.TB, dataDir string) *portal {
+// caller stops it (MustStartPortal does, gracefully; the crash test kills it). env adds
+// NAME=value pairs, e.g. DEPPORTAL_SANDBOX_FAULTS.
+func startPortal(tb testing.TB, dataDir string, env ...string) *portal {
 	tb.Helper()
 	cmd := exec.Command(binaryPath)
 	cmd.Env = append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir)
-	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_DATABASE_URL"} {
+	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_DATABASE_URL", "DEPPORTAL_SANDBOX_FAULTS"} {
 		cmd.Env = append(cmd.Env, name+"=")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -141,9 +143,9 @@ func startPortal(tb testing.TB, dataDir string) *portal {
 
 // MustStartPortal starts the binary with a fresh data folder and stops it with SIGINT when the
 // test ends, showing its output if the test failed.
-func MustStartPortal(tb testing.TB) *portal {
+func MustStartPortal(tb testing.TB, env ...string) *portal {
 	tb.Helper()
-	p := startPortal(tb, tb.TempDir())
+	p := startPortal(tb, tb.TempDir(), env...)
 	tb.Cleanup(func() {
 		p.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})

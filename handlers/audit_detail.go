@@ -69,6 +69,16 @@ func (s *server) auditDetail(c echo.Context) error {
 		}
 	}
 	v := views.AuditDetail{Seq: r.Seq, Chain: s.chainStatus(), Fields: shown}
+	// The renewal's own page, while it is kept (a day): what the person was told.
+	intentSeq := r.IntentSeq
+	if r.Type == audit.UploadIntent {
+		intentSeq = r.Seq
+	}
+	if intentSeq > 0 {
+		if up, err := s.Renewals.UploadByIntent(c.Request().Context(), intentSeq); err == nil {
+			v.UploadHref = "/uploads/" + up.ID
+		}
+	}
 	for _, vd := range r.Verdicts {
 		v.Checks = append(v.Checks, views.Check{Title: vd.Check, Verdict: string(vd.Result), Message: vd.Message})
 	}

@@ -88,8 +88,14 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 	p.tenant.Graph.InjectFault(sandbox.OpUpload, sandbox.Fault{Drop: true})
 	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
 	hannah.confirm(review, ackAll(review)...)
-	if r := MustOneRecord(t, p, audit.UploadUnknown); r.Outcome != audit.Unknown || r.IntentSeq == 0 {
-		t.Errorf("upload.unknown = %+v", r)
+	unknown := MustOneRecord(t, p, audit.UploadUnknown)
+	if unknown.Outcome != audit.Unknown || unknown.IntentSeq == 0 {
+		t.Errorf("upload.unknown = %+v", unknown)
+	}
+	// ...so the token is read back: it still has the previous token.
+	if r := MustOneRecord(t, p, audit.UploadReconciled); r.Outcome != audit.Failure || r.IntentSeq != unknown.IntentSeq ||
+		r.Seq <= unknown.Seq || !strings.Contains(r.Reason, "Intune still holds the previous token") {
+		t.Errorf("upload.reconciled = %+v", r)
 	}
 
 	hannah.get("/settings/" + abmSoon + "/public-key")

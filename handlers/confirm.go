@@ -10,50 +10,46 @@ import (
 	"github.com/depportal/depportal/views"
 )
 
-// confirm sends a reviewed token file to Intune with the person's own delegated token.
+// confirm sends a reviewed token file to Intune with the person's own delegated token, then
+// answers 303 to the upload's page (Post/Redirect/Get): a reload or Back never sends again.
 func (s *server) confirm(c echo.Context) error {
-	sess, _ := sessionOf(c)
-	ctx := c.Request().Context()
+	if err := parseForm(c.Request()); err != nil {
+		return err
+	}
 	pendingID := c.Param("id")
 	rs := s.renewalSession(c)
 
-	res, err := s.Renewals.Confirm(ctx, rs, pendingID, c.Request().Form["ack"])
-	if res.Outcome != "" {
-		s.Metrics.Upload(res.Outcome)
-	}
+	p, err := s.Renewals.Confirm(c.Request().Context(), rs, pendingID, c.Request().PostForm["ack"])
 	var missing *renewal.AckMissingError
-	if errors.As(err, &missing) {
-		p, perr := s.Renewals.Pending(ctx, sess.IDHash, pendingID)
-		if perr != nil {
-			return perr
-		}
-		rv := renewal.Review{AppleID: p.AppleID, FileName: p.FileName, Checks: p.Checks, PendingID: p.ID, ExpiresAt: p.ExpiresAt}
-		rv.Report.SHA256 = p.FileSHA256
-		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Check "+p.SettingName), s.reviewView(p.SettingID, p.SettingName, rv, true)))
-	}
-	if err != nil && res.SettingID != "" {
-		return &inSetting{ID: res.SettingID, AppleID: res.AppleID, Err: err}
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &missing):
+		rv := missing.Review
+		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Check "+rv.Setting.TokenName), s.reviewView(rv.Setting.ID, rv.Setting.TokenName, rv, true)))
+	case errors.Is(err, renewal.ErrAlreadyConfirmed):
+		// A second click or a resubmitted form: the first one's result page tells the story.
+		return c.Redirect(http.StatusSeeOther, "/uploads/"+pendingID)
+	case err != nil && p.SettingID != "":
+		return &inSetting{ID: p.SettingID, AppleID: p.AppleID, Err: err}
+	case err != nil:
 		return err
 	}
-	s.Logger.Info("token renewed", "request_id", requestIDOf(c), "setting_id", res.SettingID, "oid", sess.Identity.ObjectID,
-		"graph_request_id", res.Call.RequestID, "client_request_id", res.Call.ClientRequestID)
-	if res.OutcomeNotRecorded != nil {
-		s.Logger.Error("upload outcome not recorded in the audit trail", "request_id", requestIDOf(c), "intent_seq", res.IntentSeq, "err", res.OutcomeNotRecorded)
+	res := p.Result
+	s.Metrics.Upload(string(res.Outcome))
+	attrs := []any{"request_id", requestIDOf(c), "upload_id", p.ID, "setting_id", p.SettingID, "outcome", res.Outcome,
+		"intent_seq", res.IntentSeq, "graph_status", res.Call.Status, "graph_request_id", res.Call.RequestID, "client_request_id", res.Call.ClientRequestID}
+	if res.Error != nil {
+		attrs = append(attrs, "graph_error_class", string(res.Error.Class), "graph_error_status", res.Error.Status, "graph_error_request_id", res.Error.RequestID)
 	}
-	v := views.Result{
-		OutcomeNotRecorded: res.OutcomeNotRecorded != nil,
-		IntentSeq:          res.IntentSeq,
-		Token:              tokenView(res.After, s.Now()),
-		AppleID:            res.AppleID,
-		Before:             dateOrUnknown(res.Before),
-		ReadBackFailed:     res.ReadBackErr != nil,
-		Support:            callFacts(res.Call),
+	switch res.Outcome {
+	case renewal.Succeeded:
+		s.Logger.Info("token renewed", attrs...)
+	case renewal.Failed:
+		s.Logger.Warn("token not renewed", attrs...)
+	default:
+		s.Logger.Error("token renewal outcome unknown", attrs...)
 	}
-	if res.ReadBackErr != nil {
-		v.Token.Name = res.SettingName
-		s.Logger.Warn("read back renewed token", "request_id", requestIDOf(c), "setting_id", res.SettingID, "err", res.ReadBackErr)
+	if res.AuditError != "" {
+		s.Logger.Error("upload outcome not fully recorded", "request_id", requestIDOf(c), "upload_id", p.ID, "intent_seq", res.IntentSeq, "err", res.AuditError)
 	}
-	return render(c, http.StatusOK, views.ResultPage(s.page(c, "Token renewed"), v))
+	return c.Redirect(http.StatusSeeOther, "/uploads/"+p.ID)
 }

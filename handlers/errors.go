@@ -118,9 +118,16 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 	case errors.Is(err, renewal.ErrPendingGone):
 		return views.Problem{
 			Status:  http.StatusGone,
-			Heading: "This review has expired",
-			Message: "The checked file waits only 10 minutes and can be sent once. It expired, was already sent, or was checked in another session. Nothing was sent by this request.",
-			Next:    "Open the token again and upload the file once more; if you already renewed it, its expiry date shows it.",
+			Heading: "This review cannot be sent",
+			Message: "A checked file waits 10 minutes for confirmation, in the browser session that checked it. This one expired or was checked in another session. Nothing was sent by this request.",
+			Next:    "Open the token: if its expiry moved about a year ahead, it was renewed already. If not, upload the same file again; you do not need a new one.",
+			Actions: []views.Link{home},
+		}, slog.LevelInfo
+	case errors.Is(err, renewal.ErrUploadNotFound):
+		return views.Problem{
+			Status:  http.StatusNotFound,
+			Heading: "No such renewal",
+			Message: "There is no renewal at this address that you may see. Results are kept for a day, then only the audit trail has them.",
 			Actions: []views.Link{home},
 		}, slog.LevelInfo
 	case errors.Is(err, errSignedOut), errors.Is(err, auth.ErrReauthenticate):
@@ -136,13 +143,7 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		if !errors.As(err, &in) {
 			in = &inSetting{}
 		}
-		p := graphProblem(ge, in)
-		var unrecorded *renewal.OutcomeNotRecordedError
-		if errors.As(err, &unrecorded) {
-			p.Next += fmt.Sprintf(" Also: the outcome could not be written to the audit trail (intent record #%d); tell the portal's operators.", unrecorded.IntentSeq)
-			return p, slog.LevelError
-		}
-		return p, graphLogLevel(ge)
+		return graphProblem(ge, in), graphLogLevel(ge)
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

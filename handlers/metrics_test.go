@@ -40,7 +40,8 @@ func TestMetricsAfterARenewal(t *testing.T) {
 	m := b.get("/metrics").body
 	for _, want := range []string{
 		`depportal_http_requests_total{route="/",status="200"}`,
-		`depportal_http_requests_total{route="/uploads/:id/confirm",status="200"} 1`,
+		`depportal_http_requests_total{route="/uploads/:id/confirm",status="303"} 1`,
+		`depportal_http_requests_total{route="/uploads/:id",status="200"} 2`,
 		`depportal_uploads_total{outcome="succeeded"} 1`,
 		`depportal_uploads_total{outcome="failed"} 0`,
 		`depportal_graph_request_duration_seconds_count{operation="upload",status="204"} 1`,

@@ -64,6 +64,11 @@ func (s *server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		// Pages show tokens, reviews and results of one person: never kept by a browser or a
+		// proxy, so Back and a shared PC ask the server again. Static files set their own.
+		if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
 		if s.Config.SecureCookies() {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}

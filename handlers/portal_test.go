@@ -190,7 +190,8 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.
 	trailDone := make(chan struct{})
 	go func() { defer close(trailDone); trail.Run(runCtx) }()
 	tb.Cleanup(func() { stopTrail(); <-trailDone })
-	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey})
+	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey,
+		ReconcileDelays: []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -232,6 +233,21 @@ type page struct {
 	status int
 	header http.Header
 	body   string
+	// redirectedFrom is the status of the POST whose 303 led here (0: no redirect).
+	redirectedFrom int
+	path           string // where the page was finally read
+}
+
+// seeOther follows a 303 the way a browser does after a form: a GET of the new address.
+func (b *browser) seeOther(p page) page {
+	b.tb.Helper()
+	if p.status != http.StatusSeeOther {
+		return p
+	}
+	loc := p.header.Get("Location")
+	next := b.get(loc)
+	next.redirectedFrom, next.path = p.status, loc
+	return next
 }
 
 func (b *browser) do(method, target string, form url.Values, header map[string]string) page {

@@ -49,6 +49,7 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/settings/:id", uploader, s.setting},
 		{http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey},
 		{http.MethodPost, "/settings/:id/upload", uploader, s.upload},
+		{http.MethodGet, "/uploads/:id", anyRole, s.uploadPage},
 		{http.MethodPost, "/uploads/:id/confirm", uploader, s.confirm},
 	}
 	if s.Sandbox != nil {

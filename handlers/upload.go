@@ -23,6 +23,10 @@ func (s *server) upload(c echo.Context) error {
 	case errors.Is(err, http.ErrMissingFile):
 	case err != nil:
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed form")
+	case header.Filename == "" && header.Size == 0:
+		// A browser resubmitting the form (Back, reload) sends the file field without the file:
+		// the person has to choose it again, nothing is wrong with their file.
+		file.Close()
 	default:
 		defer file.Close()
 		req.FileName = filepath.Base(header.Filename)
@@ -41,11 +45,12 @@ func (s *server) upload(c echo.Context) error {
 	if err != nil {
 		return &inSetting{ID: id, AppleID: req.AppleID, Err: err}
 	}
-	status := http.StatusOK
 	if review.Failed() {
-		status = http.StatusUnprocessableEntity
+		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Check "+review.Setting.TokenName), s.reviewView(review.Setting.ID, review.Setting.TokenName, review, false)))
 	}
-	return render(c, status, views.ReviewPage(s.page(c, "Check "+review.Setting.TokenName), s.reviewView(review.Setting.ID, review.Setting.TokenName, review, false)))
+	// The review lives at its own address, so a reload or Back shows it (or, once sent, what
+	// became of it) instead of posting the form again.
+	return c.Redirect(http.StatusSeeOther, "/uploads/"+review.PendingID)
 }
 
 // readLimited reads at most limit+1 bytes, so an oversized file is noticed without reading it all.

@@ -12,71 +12,173 @@ import (
 )
 
 var (
-	// ErrPendingGone: the pending upload expired, was already confirmed, or belongs to another
-	// session. Nothing was sent.
-	ErrPendingGone = errors.New("pending upload expired or already used")
+	// ErrPendingGone: the review expired unused or belongs to another session. Nothing was sent.
+	ErrPendingGone = errors.New("pending upload expired or not yours")
+	// ErrAlreadyConfirmed: this session confirmed the review before (a second click, a
+	// resubmitted form). Nothing more is sent; its result page tells what happened.
+	ErrAlreadyConfirmed = errors.New("pending upload already confirmed")
+	// ErrUploadNotFound: no upload with this id that the viewer may see.
+	ErrUploadNotFound = errors.New("upload not found")
 )
 
-// OutcomeNotRecordedError: the upload happened (or failed), but its outcome record could not be
-// written. The intent record stands; operators find it by IntentSeq.
-type OutcomeNotRecordedError struct {
-	Err       error // the upload's own error, nil when it succeeded
-	IntentSeq int64
-	AuditErr  error
+// AckMissingError: a warning was not acknowledged. Nothing was sent; the review stays usable.
+type AckMissingError struct {
+	Missing []string
+	Review  Review // the review to show again
 }
-
-func (e *OutcomeNotRecordedError) Error() string {
-	return fmt.Sprintf("outcome of upload intent #%d not recorded: %v (upload: %v)", e.IntentSeq, e.AuditErr, e.Err)
-}
-func (e *OutcomeNotRecordedError) Unwrap() error { return e.Err }
-
-// AckMissingError: a warning was not acknowledged. Nothing was sent; the pending upload stays.
-type AckMissingError struct{ Missing []string }
 
 func (e *AckMissingError) Error() string {
 	return fmt.Sprintf("confirmation missing for %v", e.Missing)
 }
 
-// Result is what the person sees after the upload.
-type Result struct {
-	SettingID   string
-	SettingName string
-	AppleID     string
-	FileSHA256  string
-	// Outcome is "succeeded", "failed" or "unknown" once the file was sent to Intune, "" when
-	// it never was.
-	Outcome string
-	Call    graph.CallInfo
-	Before  time.Time // the expiry before the renewal
-	After   graph.OnboardingSetting
-	// ReadBackErr is set when the upload succeeded but reading the token back failed: the
-	// renewal stands, only the new expiry is not known yet.
-	ReadBackErr error
-	// IntentSeq is the audit record written before the call; OutcomeSeq the one after (0 if
-	// it could not be written: OutcomeNotRecorded then says why).
-	IntentSeq          int64
-	OutcomeSeq         int64
-	OutcomeNotRecorded error
+// Outcome is what became of a confirmed upload. The rule (docs/decisions/0007): Succeeded only
+// when Intune answered 2xx or a read-back shows the new token in place; Failed only when nothing
+// can have reached Intune (refused before sending, a 4xx from Intune, 429) or a read-back shows
+// the previous token still in place; everything else is Unknown.
+type Outcome string
+
+const (
+	NotSent   Outcome = ""
+	Sending   Outcome = "sending"
+	Succeeded Outcome = "succeeded"
+	Failed    Outcome = "failed"
+	Unknown   Outcome = "unknown"
+)
+
+// UploadResult is what is known of a sent upload: what the result page shows on every reload.
+type UploadResult struct {
+	Outcome    Outcome        `json:"outcome"`
+	SentAt     time.Time      `json:"sentAt"`
+	FinishedAt time.Time      `json:"finishedAt"`
+	Call       graph.CallInfo `json:"call"`
+	// Error is Intune's answer when the upload did not plainly succeed.
+	Error *StoredError `json:"error,omitempty"`
+	// After is the token as read back after the upload; nil when no read-back worked.
+	After         *graph.OnboardingSetting `json:"after,omitempty"`
+	ReadBackError string                   `json:"readBackError,omitempty"`
+	// Reconciled is set when a read-back decided the outcome (or tried to): what it showed.
+	Reconciled string `json:"reconciled,omitempty"`
+	// Audit records of this upload; AuditError when one could not be written.
+	IntentSeq    int64  `json:"intentSeq"`
+	OutcomeSeq   int64  `json:"outcomeSeq"`
+	ReconcileSeq int64  `json:"reconcileSeq"`
+	AuditError   string `json:"auditError,omitempty"`
+}
+
+// StoredError is a *graph.Error as kept with the result: the words and IDs, not the cause.
+type StoredError struct {
+	Class           graph.ErrorClass `json:"class"`
+	Status          int              `json:"status"`
+	Code            string           `json:"code"`
+	Message         string           `json:"message"`
+	RequestID       string           `json:"requestId"`
+	ClientRequestID string           `json:"clientRequestId"`
+	Date            string           `json:"date"`
+	ActivityID      string           `json:"activityId"`
+	RetryAfter      time.Duration    `json:"retryAfter"`
+}
+
+// GraphError rebuilds the error for the pages that explain Graph failures.
+func (e *StoredError) GraphError() *graph.Error {
+	return graph.RestoreError(e.Class, graph.Error{Status: e.Status, Code: e.Code, Message: e.Message, RequestID: e.RequestID,
+		ClientRequestID: e.ClientRequestID, Date: e.Date, ActivityID: e.ActivityID, RetryAfter: e.RetryAfter})
+}
+
+func storeError(err error) *StoredError {
+	var ge *graph.Error
+	if !errors.As(err, &ge) {
+		return &StoredError{Class: graph.ClassOther, Message: err.Error()}
+	}
+	return &StoredError{Class: ge.Class(), Status: ge.Status, Code: ge.Code, Message: ge.Message, RequestID: ge.RequestID,
+		ClientRequestID: ge.ClientRequestID, Date: ge.Date, ActivityID: ge.ActivityID, RetryAfter: ge.RetryAfter}
+}
+
+// Viewer is who asks to see an upload.
+type Viewer struct {
+	SessionHash string
+	TenantID    string
+	ObjectID    string
+	Auditor     bool // auditors see every upload
+}
+
+func (v Viewer) mayView(p PendingRecord) bool {
+	return v.Auditor || (v.SessionHash != "" && v.SessionHash == p.SessionHash) ||
+		(p.OwnerOID != "" && p.OwnerOID == v.ObjectID && p.OwnerTenant == v.TenantID)
 }
 
 // Pending returns a pending upload for the review page of the session that made it.
 func (s *Service) Pending(ctx context.Context, sessionHash, id string) (PendingRecord, error) {
 	p, err := s.store.PendingUpload(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && (p.SessionHash != sessionHash || !p.ConsumedAt.IsZero() || s.now().After(p.ExpiresAt))) {
+	if errors.Is(err, ErrNotFound) || (err == nil && p.SessionHash != sessionHash) {
 		return PendingRecord{}, ErrPendingGone
+	}
+	if err != nil {
+		return PendingRecord{}, err
+	}
+	if !p.ConsumedAt.IsZero() {
+		return p, ErrAlreadyConfirmed
+	}
+	if s.now().After(p.ExpiresAt) {
+		return PendingRecord{}, ErrPendingGone
+	}
+	return p, nil
+}
+
+// Upload returns an upload (reviewed, being sent, or done) for its page. An upload whose
+// outcome was never recorded (the portal stopped mid-way) is shown as unknown once its work
+// cannot still be running.
+func (s *Service) Upload(ctx context.Context, id string, v Viewer) (PendingRecord, error) {
+	p, err := s.store.PendingUpload(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !v.mayView(p)) {
+		return PendingRecord{}, ErrUploadNotFound
+	}
+	if err != nil {
+		return PendingRecord{}, err
+	}
+	if p.Result.Outcome == Sending && s.now().After(p.ConsumedAt.Add(s.workTimeout+time.Minute)) {
+		p.Result.Outcome = Unknown
+		p.Result.Reconciled = "The portal stopped before it knew the outcome of this upload."
+	}
+	return p, nil
+}
+
+// UploadByIntent finds the upload of an upload.intent audit record, for the audit pages.
+func (s *Service) UploadByIntent(ctx context.Context, intentSeq int64) (PendingRecord, error) {
+	p, err := s.store.PendingUploadByIntent(ctx, intentSeq)
+	if errors.Is(err, ErrNotFound) {
+		return PendingRecord{}, ErrUploadNotFound
 	}
 	return p, err
 }
 
-// Confirm performs a reviewed upload: checks the acknowledgements, consumes the pending upload
-// (single use), calls uploadDepToken with the person's token, and reads the token back for its
-// new expiry. A *graph.Error comes back as it is for the page to explain.
-func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []string) (Result, error) {
+// AwaitUpload is Upload, waiting (up to max, or until ctx ends) while the upload is still
+// being sent: a second click or a reload shows the first click's result, not "in progress".
+func (s *Service) AwaitUpload(ctx context.Context, id string, v Viewer, max time.Duration) (PendingRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	for {
+		p, err := s.Upload(ctx, id, v)
+		if err != nil || p.Result.Outcome != Sending {
+			return p, err
+		}
+		if sleepContext(ctx, 200*time.Millisecond) != nil {
+			return p, nil
+		}
+	}
+}
+
+// Confirm performs a reviewed upload: it checks the acknowledgements, claims the pending
+// upload (single use), commits the audit intent, calls uploadDepToken with the person's token,
+// and settles the outcome, by read-back when Intune's answer does not settle it.
+//
+// Once the intent is committed the work belongs to the server: it runs on a context detached
+// from ctx (bounded by WorkTimeout), so a closed tab or a second click changes nothing. The
+// returned record carries the result; errors before anything was sent come back as errors.
+func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []string) (PendingRecord, error) {
 	p, err := s.Pending(ctx, sess.Hash, id)
 	if err != nil {
-		return Result{}, err
+		return p, err
 	}
-	res := Result{SettingID: p.SettingID, SettingName: p.SettingName, AppleID: p.AppleID, FileSHA256: p.FileSHA256}
 	var missing []string
 	for _, need := range Acks(p.Checks) {
 		if !slices.Contains(acks, need) {
@@ -84,67 +186,199 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		}
 	}
 	if len(missing) > 0 {
-		return res, &AckMissingError{Missing: missing}
+		return p, &AckMissingError{Missing: missing, Review: p.Review()}
 	}
-	before, err := s.intune.GetOnboardingSetting(ctx, sess.Credentials, p.SettingID)
+
+	p, err = s.store.ClaimPendingUpload(ctx, id, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return p, ErrAlreadyConfirmed // another request of this session claimed it first
+	}
 	if err != nil {
-		return res, err
+		return p, fmt.Errorf("claim pending upload: %w", err)
 	}
-	res.Before = before.TokenExpirationDateTime
+	sealed := p.Sealed
+	// From here a failure must put the file back, or finish the upload's record.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.workTimeout)
+	defer cancel()
 
 	// The intent is committed before anything can reach Intune: no record, no upload.
 	intent := sess.entry(audit.UploadIntent)
 	intent.Setting = audit.Setting{ID: p.SettingID, Name: p.SettingName}
 	intent.AppleID = p.AppleID
 	intent.Token = audit.TokenFile{SHA256: p.FileSHA256}
-	rec, err := s.audit.Append(ctx, intent)
+	rec, err := s.audit.Append(work, intent)
 	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+		if rerr := s.store.ReleasePendingUpload(work, id, sealed); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("release pending upload: %w", rerr))
+		}
+		return p, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
 	}
-	res.IntentSeq = rec.Seq
+	p.IntentSeq = rec.Seq
+	res := UploadResult{Outcome: Sending, SentAt: p.ConsumedAt, IntentSeq: rec.Seq}
 
-	p, err = s.store.ConsumePendingUpload(ctx, id, s.now())
+	file, err := s.sealer.Open(sealed, []byte(p.ID))
 	if err != nil {
-		// Nothing was sent: close the intent so it does not look like a lost upload.
-		reason := "not sent: " + err.Error()
-		if errors.Is(err, ErrNotFound) {
-			reason, err = "not sent: the review was confirmed by another request", ErrPendingGone
-		}
-		s.recordOutcome(ctx, sess, intent, rec.Seq, audit.UploadFailed, graph.CallInfo{}, nil, reason)
-		return res, err
+		res.Outcome, res.Error = Failed, &StoredError{Class: graph.ClassOther, Message: "the checked file could not be opened; nothing was sent"}
+		res.OutcomeSeq, res.AuditError = s.recordOutcome(work, sess, intent, rec.Seq, audit.UploadFailed, graph.CallInfo{}, nil, "not sent: pending upload unreadable")
+		return s.finish(work, p, res)
 	}
-	file, err := s.sealer.Open(p.Sealed, []byte(p.ID))
-	if err != nil {
-		s.recordOutcome(ctx, sess, intent, rec.Seq, audit.UploadFailed, graph.CallInfo{}, nil, "not sent: pending upload unreadable")
-		return res, fmt.Errorf("open pending upload: %w", err)
-	}
-	res.Call, err = s.intune.UploadDepToken(ctx, sess.Credentials, p.SettingID, p.AppleID, file)
+	res.Call, err = s.intune.UploadDepToken(work, sess.Credentials, p.SettingID, p.AppleID, file)
 	clear(file)
-	outcome, event := "succeeded", audit.UploadSucceeded
-	if err != nil {
-		outcome, event = "failed", audit.UploadFailed
-		if graph.ClassOf(err) == graph.ClassOutcomeUnknown {
-			outcome, event = "unknown", audit.UploadUnknown
-		}
-	}
+	outcome, event := classifyUpload(err)
 	res.Outcome = outcome
-	if oerr := s.store.SetPendingOutcome(ctx, id, outcome); oerr != nil && err == nil {
-		err = fmt.Errorf("record outcome: %w", oerr)
-	}
-	res.OutcomeSeq, res.OutcomeNotRecorded = s.recordOutcome(ctx, sess, intent, rec.Seq, event, res.Call, err, "")
 	if err != nil {
-		if res.OutcomeNotRecorded != nil {
-			return res, &OutcomeNotRecordedError{Err: err, IntentSeq: rec.Seq, AuditErr: res.OutcomeNotRecorded}
-		}
-		return res, err
+		res.Error = storeError(err)
 	}
-	res.After, res.ReadBackErr = s.intune.GetOnboardingSetting(ctx, sess.Credentials, p.SettingID)
-	return res, nil
+	// Saved before anything else, so the duplicate check sees an upload Intune took even if a
+	// later step fails.
+	if serr := s.store.SaveUploadResult(work, id, res); serr != nil {
+		res.AuditError = joinText(res.AuditError, "result not saved: "+serr.Error())
+	}
+	var aerr string
+	res.OutcomeSeq, aerr = s.recordOutcome(work, sess, intent, rec.Seq, event, res.Call, err, "")
+	res.AuditError = joinText(res.AuditError, aerr)
+
+	switch res.Outcome {
+	case Succeeded:
+		// The new expiry, for the page. The renewal stands whether or not this read works.
+		after, rerr := s.intune.GetOnboardingSetting(work, sess.Credentials, p.SettingID)
+		if rerr != nil {
+			res.ReadBackError = readBackText(rerr)
+		} else {
+			res.After = &after
+		}
+	case Unknown:
+		s.reconcile(work, sess, intent, p, &res)
+	}
+	return s.finish(work, p, res)
+}
+
+// classifyUpload applies the outcome rule to Intune's answer.
+func classifyUpload(err error) (Outcome, audit.EventType) {
+	if err == nil {
+		return Succeeded, audit.UploadSucceeded
+	}
+	var ge *graph.Error
+	if !errors.As(err, &ge) {
+		return Unknown, audit.UploadUnknown // not Graph's words: nothing proves the file stayed here
+	}
+	switch {
+	case ge.Class() == graph.ClassOutcomeUnknown:
+		return Unknown, audit.UploadUnknown
+	case ge.Status >= 400 && ge.Status < 500:
+		return Failed, audit.UploadFailed // Intune (or Graph in front of it) refused it
+	case ge.Status == 0 && ge.Class() != graph.ClassOutcomeUnknown:
+		return Failed, audit.UploadFailed // refused before sending: no connection, bad input
+	}
+	return Unknown, audit.UploadUnknown
+}
+
+// reconcile reads the token back after an unknown outcome and compares it with the token as
+// it was at review time. A moved expiry or modification time proves the upload took effect;
+// the same values on every read show the previous token is still there; no read at all
+// leaves the outcome unknown.
+func (s *Service) reconcile(ctx context.Context, sess Session, intent audit.Entry, p PendingRecord, res *UploadResult) {
+	before := p.Setting
+	var (
+		seen    *graph.OnboardingSetting
+		lastErr error
+	)
+	for _, d := range s.reconcileDelays {
+		if s.sleep(ctx, d) != nil {
+			break
+		}
+		after, err := s.intune.GetOnboardingSetting(ctx, sess.Credentials, p.SettingID)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		seen = &after
+		if tookEffect(before, after) {
+			break
+		}
+	}
+	e := intent
+	e.Type, e.IntentSeq = audit.UploadReconciled, res.IntentSeq
+	switch {
+	case seen != nil && tookEffect(before, *seen):
+		res.Outcome, res.After = Succeeded, seen
+		res.Reconciled = fmt.Sprintf("Intune's answer did not settle it, so the token was read back: it now expires %s (before: %s) and was modified %s. The new token is in place.",
+			stamp(seen.TokenExpirationDateTime), stamp(before.TokenExpirationDateTime), stamp(seen.LastModifiedDateTime))
+		e.Outcome = audit.Success
+	case seen != nil:
+		res.Outcome, res.After = Failed, seen
+		res.Reconciled = fmt.Sprintf("Intune's answer did not settle it, so the token was read back %d times over %s: it still expires %s and was last modified %s, as before the upload. Intune still holds the previous token.",
+			len(s.reconcileDelays), sum(s.reconcileDelays), stamp(seen.TokenExpirationDateTime), stamp(seen.LastModifiedDateTime))
+		e.Outcome = audit.Failure
+	default:
+		res.ReadBackError = readBackText(lastErr)
+		res.Reconciled = "Intune's answer did not settle it, and the token could not be read back to find out."
+		e.Outcome = audit.Unknown
+	}
+	e.Reason = res.Reconciled
+	rec, err := s.audit.Append(ctx, e)
+	if err != nil {
+		res.AuditError = joinText(res.AuditError, "reconciliation not recorded: "+err.Error())
+		return
+	}
+	res.ReconcileSeq = rec.Seq
+}
+
+func tookEffect(before, after graph.OnboardingSetting) bool {
+	return !after.TokenExpirationDateTime.Equal(before.TokenExpirationDateTime) ||
+		after.LastModifiedDateTime.After(before.LastModifiedDateTime)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
+func readBackText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ge *graph.Error
+	if errors.As(err, &ge) {
+		return fmt.Sprintf("%s: %s", ge.Class(), ge.Message)
+	}
+	return err.Error()
+}
+
+func joinText(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// finish saves the final result. A failure to save does not change what happened: the
+// returned record still carries it, and the audit trail has it.
+func (s *Service) finish(ctx context.Context, p PendingRecord, res UploadResult) (PendingRecord, error) {
+	res.FinishedAt = s.now()
+	if err := s.store.SaveUploadResult(ctx, p.ID, res); err != nil {
+		res.AuditError = joinText(res.AuditError, "result not saved: "+err.Error())
+	}
+	p.Result = res
+	return p, nil
 }
 
 // recordOutcome writes the record that closes an intent. Its failure cannot undo what Intune
-// did, so it is returned for the page and the log rather than replacing the upload's result.
-func (s *Service) recordOutcome(ctx context.Context, sess Session, intent audit.Entry, intentSeq int64, event audit.EventType, call graph.CallInfo, callErr error, reason string) (int64, error) {
+// did, so it is returned as text for the page and the log rather than replacing the result.
+func (s *Service) recordOutcome(ctx context.Context, sess Session, intent audit.Entry, intentSeq int64, event audit.EventType, call graph.CallInfo, callErr error, reason string) (int64, string) {
 	e := intent
 	e.Type, e.Outcome, e.IntentSeq, e.Reason = event, "", intentSeq, reason
 	e.Graph = audit.GraphResult{Status: call.Status, RequestID: call.RequestID, ClientRequestID: call.ClientRequestID}
@@ -159,15 +393,15 @@ func (s *Service) recordOutcome(ctx context.Context, sess Session, intent audit.
 	} else if callErr != nil && e.Reason == "" {
 		e.Reason = callErr.Error()
 	}
-	// A cancelled request must not lose the outcome of an upload that already happened.
-	rec, err := s.audit.Append(context.WithoutCancel(ctx), e)
+	rec, err := s.audit.Append(ctx, e)
 	if err != nil {
-		return 0, err
+		return 0, "outcome not recorded: " + err.Error()
 	}
-	return rec.Seq, nil
+	return rec.Seq, ""
 }
 
-// Sweep deletes pending uploads older than a day (the duplicate check looks back 10 minutes).
+// Sweep deletes uploads older than a day (the duplicate check looks back 10 minutes; a
+// result page stays viewable for that day, the audit trail for ever).
 func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	return s.store.DeletePendingUploadsBefore(ctx, s.now().Add(-24*time.Hour))
 }

@@ -40,38 +40,61 @@ type Intune interface {
 	UploadDepToken(ctx context.Context, cred graph.Credentials, id, appleID string, tokenFile []byte) (graph.CallInfo, error)
 }
 
-// Store keeps pending uploads; store/ implements it.
+// Store keeps pending uploads and, once sent, their results; store/ implements it.
 type Store interface {
 	PutPendingUpload(ctx context.Context, p PendingRecord) error
 	PendingUpload(ctx context.Context, id string) (PendingRecord, error)
-	// ConsumePendingUpload marks a pending upload used and drops its file, atomically: of two
-	// concurrent confirmations only one gets the record.
-	ConsumePendingUpload(ctx context.Context, id string, at time.Time) (PendingRecord, error)
-	SetPendingOutcome(ctx context.Context, id, outcome string) error
-	// SucceededRecently reports whether this file was uploaded to this token successfully
-	// since the given time.
-	SucceededRecently(ctx context.Context, settingID, fileSHA256 string, since time.Time) (bool, error)
+	// PendingUploadByIntent finds the upload whose upload.intent audit record is intentSeq.
+	PendingUploadByIntent(ctx context.Context, intentSeq int64) (PendingRecord, error)
+	// ClaimPendingUpload marks a pending upload as sending and takes its file out, atomically:
+	// of two concurrent confirmations only one gets the record.
+	ClaimPendingUpload(ctx context.Context, id string, at time.Time) (PendingRecord, error)
+	// ReleasePendingUpload undoes a claim whose upload was never sent, putting the file back.
+	ReleasePendingUpload(ctx context.Context, id string, sealed []byte) error
+	// SaveUploadResult records what is known of a sent upload; it is called again as more is.
+	SaveUploadResult(ctx context.Context, id string, r UploadResult) error
+	// LastUpload returns the newest upload of this file to this token since the given time
+	// that Intune took or may have taken (succeeded, unknown or still sending).
+	LastUpload(ctx context.Context, settingID, fileSHA256 string, since time.Time) (PendingRecord, bool, error)
 	DeletePendingUploadsBefore(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ErrNotFound is what a Store returns for a missing or already used pending upload.
 var ErrNotFound = errors.New("pending upload not found")
 
-// PendingRecord is a reviewed upload waiting for confirmation, as stored.
+// PendingRecord is a reviewed upload, as stored: waiting for confirmation, then the record of
+// what happened to it, which the result page shows again on every reload.
 type PendingRecord struct {
 	ID          string
 	SessionHash string // the session that reviewed it; no other may confirm
+	OwnerTenant string // who reviewed it, to show the result to the same person later
+	OwnerOID    string
+	OwnerName   string
 	SettingID   string
 	SettingName string
-	AppleID     string
-	FileName    string
-	FileSHA256  string
-	Sealed      []byte  // the token file, sealed; emptied when consumed
-	Checks      []Check // the review, to show again and to know which warnings need a tick
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	ConsumedAt  time.Time
-	Outcome     string
+	// Setting is the token as Intune described it at review time: the upload does not read it
+	// again, and a read-back after an unknown outcome is compared with it.
+	Setting    graph.OnboardingSetting
+	AppleID    string
+	FileName   string
+	FileSHA256 string
+	Sealed     []byte  // the token file, sealed; emptied when claimed for sending
+	Checks     []Check // the review, to show again and to know which warnings need a tick
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	ConsumedAt time.Time // when it was claimed for sending; zero while it waits
+	IntentSeq  int64     // the upload.intent audit record, once written
+	Result     UploadResult
+}
+
+// Review rebuilds the review page of a pending upload.
+func (p PendingRecord) Review() Review {
+	rv := Review{Setting: p.Setting, AppleID: p.AppleID, FileName: p.FileName, Checks: p.Checks, PendingID: p.ID, ExpiresAt: p.ExpiresAt}
+	if rv.Setting.ID == "" {
+		rv.Setting.ID, rv.Setting.TokenName = p.SettingID, p.SettingName
+	}
+	rv.Report.SHA256 = p.FileSHA256
+	return rv
 }
 
 // Auditor records what happens; *audit.Trail implements it. Append returns only once the
@@ -87,6 +110,14 @@ type Config struct {
 	Audit      Auditor
 	SessionKey []byte
 	Now        func() time.Time
+	// WorkTimeout bounds a confirmed upload: the Graph call, its read-back and its records,
+	// which run to completion whatever the browser does. Default 2 minutes.
+	WorkTimeout time.Duration
+	// ReconcileDelays are the waits before each read-back of a token whose upload outcome is
+	// unknown (default 0, 2 s, 5 s): a gateway's 504 can come before Intune finished.
+	ReconcileDelays []time.Duration
+	// Sleep waits between read-backs; tests inject it.
+	Sleep func(context.Context, time.Duration) error
 }
 
 // Service performs renewals.
@@ -96,6 +127,10 @@ type Service struct {
 	audit  Auditor
 	sealer *auth.Sealer
 	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+
+	workTimeout     time.Duration
+	reconcileDelays []time.Duration
 }
 
 // New builds the service.
@@ -110,7 +145,31 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Audit == nil {
 		return nil, errors.New("renewal: an audit trail is required")
 	}
-	return &Service{intune: cfg.Intune, store: cfg.Store, audit: cfg.Audit, sealer: sealer, now: cfg.Now}, nil
+	if cfg.WorkTimeout <= 0 {
+		cfg.WorkTimeout = 2 * time.Minute
+	}
+	if cfg.ReconcileDelays == nil {
+		cfg.ReconcileDelays = []time.Duration{0, 2 * time.Second, 5 * time.Second}
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepContext
+	}
+	return &Service{intune: cfg.Intune, store: cfg.Store, audit: cfg.Audit, sealer: sealer, now: cfg.Now, sleep: cfg.Sleep,
+		workTimeout: cfg.WorkTimeout, reconcileDelays: cfg.ReconcileDelays}, nil
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Request is what the person submitted on the renewal form.
@@ -160,7 +219,7 @@ func (r Request) Validate() (Request, error) {
 	case r.File == nil:
 		fe["token_file"] = "Choose the server token file (.p7m) you downloaded from Apple Business Manager."
 	case len(r.File) == 0:
-		fe["token_file"] = "The chosen file is empty. Download the token again from Apple Business Manager."
+		fe["token_file"] = "The chosen file is empty (0 bytes). Choose it again; if it is empty in your downloads folder too, its download did not finish: download the token again in Apple Business Manager."
 	case len(r.File) > MaxFileSize:
 		fe["token_file"] = fmt.Sprintf("The file is %d KB; a server token is about 3 KB (at most %d KB accepted). Check you chose the .p7m file.", len(r.File)/1024, MaxFileSize/1024)
 	}
@@ -257,7 +316,22 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	if err != nil {
 		return Review{}, err
 	}
-	setting, err := s.intune.GetOnboardingSetting(ctx, sess.Credentials, req.SettingID)
+	// The setting and its public key are read side by side: one Graph round trip, not two.
+	var (
+		setting graph.OnboardingSetting
+		certPEM string
+		keyErr  error
+	)
+	keyCtx, cancelKey := context.WithCancel(ctx)
+	keyDone := make(chan struct{})
+	go func() {
+		defer close(keyDone)
+		certPEM, keyErr = s.intune.GetEncryptionPublicKey(keyCtx, sess.Credentials, req.SettingID)
+	}()
+	// Whatever path returns, the key read is not left running (a file that is not a token
+	// does not need it).
+	defer func() { cancelKey(); <-keyDone }()
+	setting, err = s.intune.GetOnboardingSetting(ctx, sess.Credentials, req.SettingID)
 	if err != nil {
 		return Review{}, err
 	}
@@ -278,9 +352,9 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	rv.Checks = append(rv.Checks, Check{Name: "file", Title: "The file is an Apple server token", Verdict: Pass,
 		Message: fmt.Sprintf("An encrypted server token (%s, %d bytes, %s).", report.ContentEncryption.Name, report.Size, report.Format)})
 
-	certPEM, err := s.intune.GetEncryptionPublicKey(ctx, sess.Credentials, req.SettingID)
-	if err != nil {
-		return Review{}, err
+	<-keyDone
+	if keyErr != nil {
+		return Review{}, keyErr
 	}
 	rv.Checks = append(rv.Checks, recipientCheck(report, certPEM, setting))
 	rv.Checks = append(rv.Checks, appleIDCheck(req.AppleID, setting))
@@ -290,13 +364,12 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	if c, ok := tokenTypeCheck(report, setting); ok {
 		rv.Checks = append(rv.Checks, c)
 	}
-	dup, err := s.store.SucceededRecently(ctx, req.SettingID, fileSHA, s.now().Add(-DuplicateWindow))
+	last, dup, err := s.store.LastUpload(ctx, req.SettingID, fileSHA, s.now().Add(-DuplicateWindow))
 	if err != nil {
 		return Review{}, err
 	}
 	if dup {
-		rv.Checks = append(rv.Checks, Check{Name: "duplicate", Title: "Not uploaded already", Verdict: Warn, Ack: AckDuplicate,
-			Message: "This same file was uploaded to this token successfully in the last 10 minutes. Uploading it again changes nothing; confirm only if that is intended."})
+		rv.Checks = append(rv.Checks, duplicateCheck(last, sess.Actor, s.now()))
 	}
 	if rv.Failed() {
 		return rv, s.recordReview(ctx, sess, rv, fileSHA)
@@ -308,7 +381,8 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	id := auth.RandomToken()
 	now := s.now()
 	rec := PendingRecord{
-		ID: id, SessionHash: sess.Hash, SettingID: req.SettingID, SettingName: setting.TokenName,
+		ID: id, SessionHash: sess.Hash, SettingID: req.SettingID, SettingName: setting.TokenName, Setting: setting,
+		OwnerTenant: sess.Actor.TenantID, OwnerOID: sess.Actor.ObjectID, OwnerName: sess.Actor.Name,
 		AppleID: req.AppleID, FileName: req.FileName, FileSHA256: fileSHA,
 		Sealed: s.sealer.Seal(req.File, []byte(id)), Checks: rv.Checks,
 		CreatedAt: now, ExpiresAt: now.Add(PendingTTL),
@@ -356,6 +430,35 @@ func recipientCheck(report deptoken.Report, certPEM string, setting graph.Onboar
 		if m.SameIssuer {
 			c.Message += " The issuer is the same but the serial differs: this MDM server's key pair was regenerated on one side only."
 		}
+	}
+	return c
+}
+
+// duplicateCheck says what was found: the same file sent to this token minutes ago.
+func duplicateCheck(last PendingRecord, me audit.Actor, now time.Time) Check {
+	who := last.OwnerName
+	if who == "" {
+		who = "someone"
+	}
+	if last.OwnerOID != "" && last.OwnerOID == me.ObjectID && last.OwnerTenant == me.TenantID {
+		who = "you"
+	}
+	ago := now.Sub(last.ConsumedAt).Round(time.Minute)
+	when := "less than a minute ago"
+	if ago >= time.Minute {
+		when = fmt.Sprintf("%d minutes ago", int(ago.Minutes()))
+		if ago < 2*time.Minute {
+			when = "1 minute ago"
+		}
+	}
+	c := Check{Name: "duplicate", Title: "Not uploaded already", Verdict: Warn, Ack: AckDuplicate}
+	switch last.Result.Outcome {
+	case Succeeded:
+		c.Message = fmt.Sprintf("Already uploaded %s by %s, and Intune took it. Uploading the same file again changes nothing.", when, who)
+	case Sending:
+		c.Message = fmt.Sprintf("Being uploaded right now (started %s by %s). Wait for that result before sending it again.", when, who)
+	default:
+		c.Message = fmt.Sprintf("Uploaded %s by %s, and whether Intune took it is not known. Sending the same file again is harmless.", when, who)
 	}
 	return c
 }

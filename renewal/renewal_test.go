@@ -26,11 +26,15 @@ type fakeIntune struct {
 	certPEM  string
 	uploads  int
 	uploadFn func() (graph.CallInfo, error)
+	onGet    func(*graph.OnboardingSetting) // changes what Intune holds before a read answers
 }
 
 func (f *fakeIntune) GetOnboardingSetting(context.Context, graph.Credentials, string) (graph.OnboardingSetting, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.onGet != nil {
+		f.onGet(&f.setting)
+	}
 	return f.setting, nil
 }
 
@@ -205,7 +209,7 @@ func TestPendingUploadIsSingleUseUnderConcurrency(t *testing.T) {
 	for _, err := range errs {
 		if err == nil {
 			ok++
-		} else if !errors.Is(err, renewal.ErrPendingGone) {
+		} else if !errors.Is(err, renewal.ErrAlreadyConfirmed) {
 			t.Errorf("unexpected error %v", err)
 		}
 	}
@@ -228,8 +232,8 @@ func TestFailedUploadIsNotADuplicate(t *testing.T) {
 	r.intune.uploadFn = func() (graph.CallInfo, error) { return graph.CallInfo{}, &graph.Error{Status: 400} }
 	file := MustRead(t, "files", tokenFile)
 	rv := r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
-	if _, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); graph.ClassOf(err) != graph.ClassRejected {
-		t.Fatalf("err = %v", err)
+	if res, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); err != nil || res.Result.Outcome != renewal.Failed || res.Result.Error.Class != graph.ClassRejected {
+		t.Fatalf("Confirm = %+v, %v", res.Result, err)
 	}
 	again := r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
 	if _, dup := verdicts(again)["duplicate"]; dup {
@@ -314,8 +318,8 @@ func TestIntentIsCommittedBeforeTheUpload(t *testing.T) {
 	if got := rec.seen(); !slices.Equal(got, []audit.EventType{audit.UploadReviewed, audit.UploadIntent, audit.UploadSucceeded}) {
 		t.Errorf("records: %v", got)
 	}
-	if res.IntentSeq == 0 || res.OutcomeSeq != res.IntentSeq+1 {
-		t.Errorf("intent %d outcome %d", res.IntentSeq, res.OutcomeSeq)
+	if res.Result.IntentSeq == 0 || res.Result.OutcomeSeq != res.Result.IntentSeq+1 {
+		t.Errorf("intent %d outcome %d", res.Result.IntentSeq, res.Result.OutcomeSeq)
 	}
 }
 
@@ -356,8 +360,8 @@ func TestOutcomeNotRecordedIsReported(t *testing.T) {
 	if err != nil || r.intune.uploads != 1 {
 		t.Fatalf("the upload itself succeeded: %v", err)
 	}
-	if res.OutcomeNotRecorded == nil || res.IntentSeq == 0 || res.OutcomeSeq != 0 {
-		t.Errorf("result %+v does not say the outcome is missing", res)
+	if res.Result.Outcome != renewal.Succeeded || res.Result.AuditError == "" || res.Result.IntentSeq == 0 || res.Result.OutcomeSeq != 0 {
+		t.Errorf("result %+v does not say the outcome is missing", res.Result)
 	}
 }
 
@@ -367,8 +371,8 @@ func TestFailedUploadRecordsGraphDetails(t *testing.T) {
 		return graph.CallInfo{}, &graph.Error{Status: 400, Code: "BadRequest", RequestID: "req-1", ClientRequestID: "cli-1", ActivityID: "act-1", Message: "The DEP token is invalid"}
 	}
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
-	if _, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); err == nil {
-		t.Fatal("want the rejection")
+	if res, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil); err != nil || res.Result.Outcome != renewal.Failed {
+		t.Fatalf("want the rejection: %+v, %v", res.Result, err)
 	}
 	if got := rec.seen(); got[len(got)-1] != audit.UploadFailed {
 		t.Fatalf("records %v", got)

@@ -101,16 +101,26 @@ type Check struct {
 	PublicKeyHref string
 }
 
-// Result is the page after a successful renewal.
-type Result struct {
-	// OutcomeNotRecorded: the renewal happened but its outcome record could not be written.
-	OutcomeNotRecorded bool
-	IntentSeq          int64
-	Token              Token
-	AppleID            string
-	Before             string
-	ReadBackFailed     bool
-	Support            []Fact
+// UploadResult is the page of a confirmed upload, shown again on every reload and visit:
+// what happened, with the evidence, and what to do (and not do) next.
+type UploadResult struct {
+	UploadID string
+	// State is "sending", "succeeded", "failed", "unknown", "expired" (reviewed, never sent)
+	// or "waiting" (reviewed in another session, not sent yet).
+	State   string
+	Heading string
+	Message string
+	Notes   []string // further facts: what a read-back showed, an audit record missing
+	Causes  []string
+	Next    string
+	// NoDownload warns against downloading the token again: the upload may have taken effect.
+	NoDownload bool
+	Token      Token
+	Facts      []Fact // token, Apple ID, file, sent at and by, expiry before
+	NewExpiry  string // as read back after the upload; "" when not read
+	Records    string // the audit records of this upload, e.g. "#3 intent, #4 outcome"
+	Support    []Fact
+	Actions    []Link
 }
 
 // AuditList is the audit trail page.
@@ -159,4 +169,6 @@ type AuditDetail struct {
 	Chain  ChainStatus
 	Fields []Fact
 	Checks []Check
+	// UploadHref is the result page of the renewal this record belongs to, while it is kept.
+	UploadHref string
 }

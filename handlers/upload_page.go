@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
+	"github.com/depportal/depportal/views"
+)
+
+// awaitSending is how long the page of an upload still being sent waits for its result: a
+// second click or a reload during the upload shows the first click's outcome.
+const awaitSending = 60 * time.Second
+
+// uploadPage shows an upload at every stage: the review while it waits for confirmation (to
+// the session that made it), then what became of it, to that person and to auditors.
+func (s *server) uploadPage(c echo.Context) error {
+	sess, _ := sessionOf(c)
+	viewer := renewal.Viewer{
+		SessionHash: sess.IDHash,
+		TenantID:    sess.Identity.TenantID,
+		ObjectID:    sess.Identity.ObjectID,
+		Auditor:     sess.Identity.HasRole(s.roles.Auditor),
+	}
+	p, err := s.Renewals.AwaitUpload(c.Request().Context(), c.Param("id"), viewer, awaitSending)
+	if err != nil {
+		return err
+	}
+	now := s.Now()
+	if p.Result.Outcome == renewal.NotSent && p.SessionHash == sess.IDHash && now.Before(p.ExpiresAt) &&
+		sess.Identity.HasRole(s.roles.Uploader) {
+		rv := p.Review()
+		return render(c, http.StatusOK, views.ReviewPage(s.page(c, "Check "+p.SettingName), s.reviewView(p.SettingID, p.SettingName, rv, false)))
+	}
+	v := s.uploadView(p, viewer, now)
+	return render(c, http.StatusOK, views.UploadResultPage(s.page(c, v.Heading), v))
+}
+
+// uploadView words an upload's state. The rule it follows: "renewed" only when Intune said so
+// or a read-back proved it; "not renewed" only when nothing can have reached Intune or a
+// read-back proved the previous token is still there; otherwise "not known", said plainly,
+// and never advice to download the token again when the upload may have taken effect.
+func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now time.Time) views.UploadResult {
+	res := p.Result
+	v := views.UploadResult{UploadID: p.ID, State: string(res.Outcome), Token: tokenView(p.Setting, now)}
+	v.Token.ID, v.Token.Name = p.SettingID, p.SettingName
+	back := views.Link{Label: "Back to all tokens", Href: "/"}
+	tokenPage := views.Link{Label: "Open " + p.SettingName, Href: "/settings/" + url.PathEscape(p.SettingID)}
+	renewAgain := views.Link{Label: "Upload the same file again", Href: (&inSetting{ID: p.SettingID, AppleID: p.AppleID}).path()}
+
+	who := p.OwnerName
+	if p.SessionHash == viewer.SessionHash || (p.OwnerOID != "" && p.OwnerOID == viewer.ObjectID) {
+		who = "you"
+	}
+	v.Facts = append(v.Facts,
+		views.Fact{Label: "Token", Value: p.SettingName},
+		views.Fact{Label: "Apple ID", Value: p.AppleID},
+		views.Fact{Label: "File", Value: p.FileName},
+		views.Fact{Label: "File SHA-256", Value: p.FileSHA256},
+	)
+	if !res.SentAt.IsZero() {
+		v.Facts = append(v.Facts, views.Fact{Label: "Sent", Value: res.SentAt.UTC().Format("2 Jan 2006 15:04:05 UTC") + " by " + who})
+	}
+	v.Facts = append(v.Facts, views.Fact{Label: "Expiry before", Value: dateOrUnknown(p.Setting.TokenExpirationDateTime)})
+	v.Token.State = "" // the state shown is the one read after the upload, if any
+	if res.After != nil {
+		v.Token = tokenView(*res.After, now)
+		v.Token.ID, v.Token.Name = p.SettingID, p.SettingName
+		v.NewExpiry = v.Token.Expiry
+	}
+	if res.IntentSeq > 0 {
+		v.Records = auditSeqs(res)
+	}
+	v.Support = callFacts(res.Call)
+	if res.Error != nil {
+		v.Support = supportFacts(res.Error.GraphError())
+	}
+	if res.Reconciled != "" {
+		v.Notes = append(v.Notes, res.Reconciled)
+	}
+	if res.AuditError != "" {
+		v.Notes = append(v.Notes, fmt.Sprintf("Part of this upload's record could not be written to the audit trail (its intent is record #%d). Tell the portal's operators.", res.IntentSeq))
+	}
+
+	switch res.Outcome {
+	case renewal.NotSent:
+		if now.Before(p.ExpiresAt) {
+			v.State, v.Heading = "waiting", "Reviewed, not sent"
+			v.Message = fmt.Sprintf("%s checked this file for %s; it has not been sent to Intune.", capitalise(who), p.SettingName)
+			v.Actions = []views.Link{tokenPage, back}
+			break
+		}
+		v.State, v.Heading = "expired", "This review expired unused"
+		v.Message = fmt.Sprintf("Nothing was sent to Intune. A checked file waits 10 minutes for confirmation; this one waited until %s.", p.ExpiresAt.UTC().Format("15:04 UTC"))
+		v.Next = "Upload the same file again. It stays valid until someone downloads this token again in Apple Business Manager."
+		v.Actions = []views.Link{renewAgain, back}
+	case renewal.Sending:
+		v.Heading = "Sending to Intune…"
+		v.Message = "The renewal was sent and Intune has not answered yet. It goes on even if you close this page."
+		v.Next = "Reload this page in a minute to see the result."
+		v.NoDownload = true
+		v.Actions = []views.Link{{Label: "Reload", Href: "/uploads/" + p.ID}, back}
+	case renewal.Succeeded:
+		v.Heading = "Token renewed"
+		v.Message = "Intune accepted the new server token for " + p.SettingName + "."
+		if res.After == nil {
+			v.NewExpiry = "not read back yet — open the token again in a minute"
+		}
+		v.NoDownload = true
+		v.Actions = []views.Link{back, tokenPage}
+	case renewal.Failed:
+		if res.Reconciled != "" {
+			v.Heading = "Not renewed: Intune still holds the previous token"
+			v.Message = "Intune's answer did not say whether it took the file, and reading the token back shows it did not."
+			v.Next = "Upload the same file again; you do not need a new one. It stays valid until someone downloads this token again in Apple Business Manager."
+			v.Actions = []views.Link{renewAgain, tokenPage}
+			break
+		}
+		pr := graphProblem(res.Error.GraphError(), &inSetting{ID: p.SettingID, AppleID: p.AppleID})
+		v.Heading, v.Message, v.Next, v.Causes, v.Actions = pr.Heading, pr.Message, pr.Next, pr.Causes, pr.Actions
+	default: // unknown
+		v.State = "unknown"
+		v.Heading = "We could not confirm whether Intune took the token"
+		v.Message = unknownMessage(res)
+		v.Next = "Open the token in a few minutes: if its expiry moved about a year ahead, the renewal worked. If it did not, upload this same file again: sending the same file twice is harmless."
+		v.NoDownload = true
+		v.Actions = []views.Link{tokenPage, renewAgain}
+	}
+	return v
+}
+
+func unknownMessage(res renewal.UploadResult) string {
+	if res.Error == nil {
+		return "The renewal was sent, but its outcome was not recorded."
+	}
+	if res.Error.Status >= 500 {
+		return fmt.Sprintf("Intune answered %s, which Microsoft Graph can send after the token was already applied.", statusText(res.Error.Status))
+	}
+	if res.Error.Class == graph.ClassOutcomeUnknown {
+		return "The token was sent, but no answer came back (the connection dropped or timed out). Intune may have renewed the token or not."
+	}
+	return "The token was sent, and Intune's answer does not say whether it was applied."
+}
+
+func auditSeqs(res renewal.UploadResult) string {
+	out := fmt.Sprintf("#%d intent", res.IntentSeq)
+	if res.OutcomeSeq > 0 {
+		out += fmt.Sprintf(", #%d outcome", res.OutcomeSeq)
+	}
+	if res.ReconcileSeq > 0 {
+		out += fmt.Sprintf(", #%d read-back", res.ReconcileSeq)
+	}
+	return out
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	if s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
