@@ -108,6 +108,9 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 	case renewal.Succeeded:
 		v.Heading = "Token renewed"
 		v.Message = "Intune accepted the new server token for " + p.SettingName + "."
+		if res.Reconciled != "" {
+			v.Message = "The new server token for " + p.SettingName + " is in place. " + answerCause(res) + " did not say so, but reading the token back does."
+		}
 		if res.After == nil {
 			v.NewExpiry = "not read back yet — open the token again in a minute"
 		}
@@ -116,13 +119,18 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 	case renewal.Failed:
 		if res.Reconciled != "" {
 			v.Heading = "Not renewed: Intune still holds the previous token"
-			v.Message = "Intune's answer did not say whether it took the file, and reading the token back shows it did not."
+			v.Message = answerCause(res) + " did not say whether Intune took the file, so the portal read the token back: it did not."
 			v.Next = "Upload the same file again; you do not need a new one. It stays valid until someone downloads this token again in Apple Business Manager."
 			v.Actions = []views.Link{renewAgain, tokenPage}
 			break
 		}
 		pr := graphProblem(res.Error.GraphError(), &inSetting{ID: p.SettingID, AppleID: p.AppleID})
 		v.Heading, v.Message, v.Next, v.Causes, v.Actions = pr.Heading, pr.Message, pr.Next, pr.Causes, pr.Actions
+		switch res.Error.Class {
+		case graph.ClassThrottled, graph.ClassUnavailable:
+			// Nothing reached Intune: the same file is still good.
+			v.Actions = append([]views.Link{renewAgain}, v.Actions...)
+		}
 	default: // unknown
 		v.State = "unknown"
 		v.Heading = "We could not confirm whether Intune took the token"
@@ -145,6 +153,14 @@ func unknownMessage(res renewal.UploadResult) string {
 		return "The token was sent, but no answer came back (the connection dropped or timed out). Intune may have renewed the token or not."
 	}
 	return "The token was sent, and Intune's answer does not say whether it was applied."
+}
+
+// answerCause names what Intune answered to an upload whose outcome it did not settle.
+func answerCause(res renewal.UploadResult) string {
+	if res.Error != nil && res.Error.Status != 0 {
+		return "Intune's answer (" + statusText(res.Error.Status) + ")"
+	}
+	return "The lost answer (the connection dropped or timed out)"
 }
 
 func auditSeqs(res renewal.UploadResult) string {
