@@ -25,7 +25,7 @@ RUN go mod download && go mod verify
 COPY . .
 # The build cache is mounted (BuildKit), the module cache is the layer above: do not mount over it.
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/depportal .
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -tags nosandbox -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/depportal .
 
 # The data folder must exist and belong to nonroot: the final stage has no shell to create it.
 # Copying the folder's parent (below) keeps its own mode, 0700, as well as its contents.

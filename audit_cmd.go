@@ -11,12 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/store"
 )
-
-// auditKeyFile is the sandbox's checkpoint signing key under the data folder.
-const auditKeyFile = "audit-signing.key"
 
 const auditUsage = `usage:
   depportal audit verify [--db URL] [--key VERIFIER_KEY ...] [--checkpoint FILE ...]
@@ -168,7 +166,7 @@ func dataDir(getenv func(string) string) string {
 func servingVerifierKey(getenv func(string) string) (string, error) {
 	raw := getenv("DEPPORTAL_AUDIT_SIGNING_KEY")
 	if raw == "" {
-		b, err := os.ReadFile(filepath.Join(dataDir(getenv), auditKeyFile))
+		b, err := os.ReadFile(filepath.Join(dataDir(getenv), app.AuditKeyFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", errors.New("no audit signing key: set DEPPORTAL_AUDIT_SIGNING_KEY, or run serve once in the sandbox")
 		}

@@ -5,33 +5,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/depportal/depportal/audit"
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/config"
-	"github.com/depportal/depportal/graph"
-	"github.com/depportal/depportal/handlers"
-	"github.com/depportal/depportal/metrics"
-	"github.com/depportal/depportal/renewal"
-	"github.com/depportal/depportal/sandbox"
-	"github.com/depportal/depportal/store"
 )
 
 // version and commit are stamped by the release build (-ldflags "-X main.version=…").
@@ -189,252 +176,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stdout)
-	// Libraries that log through slog's default (the sandbox's OpenID provider) land here too.
-	slog.SetDefault(logger)
-
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
+	if cfg.Mode == config.ModeSandbox && !app.HasSandbox {
+		return app.ErrNoSandbox
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close()
-	if cfg.Mode == config.ModeSandbox && getenv("DEPPORTAL_PUBLIC_URL") == "" {
-		// With port 0 (tests) the public URL is only known once listening.
-		port := ln.Addr().(*net.TCPAddr).Port
-		cfg.PublicURL = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", port)}
-	}
-
-	var sandboxHandler http.Handler
-	if cfg.Mode == config.ModeSandbox {
-		tenant, err := setUpSandbox(&cfg, getenv, logger)
-		if err != nil {
-			return err
-		}
-		sandboxHandler = tenant
-	}
-
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	portal, err := app.New(ctx, cfg.WithListener(ln.Addr()), app.Options{Logs: stdout, Version: version})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	var clientCert *auth.ClientCertificate
-	if len(cfg.ClientCertificatePEM) > 0 {
-		if clientCert, err = auth.ParseClientCertificate(cfg.ClientCertificatePEM); err != nil {
-			return fmt.Errorf("ENTRA_CLIENT_CERTIFICATE: %w", err)
-		}
-		if left := time.Until(clientCert.NotAfter()); left < 30*24*time.Hour {
-			logger.Warn("the client certificate expires soon; upload a new one to the app registration", "not_after", clientCert.NotAfter())
-		}
+	if c := portal.Config(); c.Mode == config.ModeSandbox {
+		fmt.Fprintf(stdout, "\n  Sandbox tenant ready: open %s and sign in as one of its people.\n  Nothing here reaches Microsoft or Apple. Set ENTRA_* to use a real tenant (see README).\n\n", c.PublicURL)
 	}
-	signIn, err := auth.NewSignIn(auth.SignInConfig{
-		Issuer:                cfg.Issuer(),
-		TenantID:              cfg.TenantID,
-		ClientID:              cfg.ClientID,
-		ClientSecret:          cfg.ClientSecret,
-		RedirectURL:           cfg.RedirectURL(),
-		PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(),
-		GraphScope:            cfg.GraphScope(),
-		ClientCertificate:     clientCert,
-	}, db, cfg.SessionKey)
-	if err != nil {
-		return err
-	}
-	sessions, err := auth.NewSessions(auth.SessionConfig{
-		IdleTimeout:     cfg.SessionIdleTimeout,
-		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-		SecureCookies:   cfg.SecureCookies(),
-	}, db, cfg.SessionKey, signIn)
-	if err != nil {
-		return err
-	}
-
-	graph.Version = version
-	m := metrics.New()
-	intune, err := graph.New(graph.Config{
-		BaseURL:          cfg.GraphBaseURL,
-		Timeout:          cfg.GraphTimeout,
-		DepTokenEncoding: cfg.DepTokenEncoding,
-		Observe:          m.GraphCall,
-	})
-	if err != nil {
-		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
-	}
-	if cfg.AuditSigningKey == "" {
-		// Sandbox: a key of its own under the data folder, so checkpoints verify across restarts.
-		if cfg.AuditSigningKey, _, err = audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, auditKeyFile), "depportal-sandbox/audit"); err != nil {
-			return fmt.Errorf("sandbox audit key: %w", err)
-		}
-	}
-	trail, err := audit.New(audit.Config{Store: db, SignerKey: cfg.AuditSigningKey, Logger: logger, Observe: m.AuditAppend})
-	if err != nil {
-		return err
-	}
-	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey})
-	if err != nil {
-		return err
-	}
-
-	handler := handlers.New(handlers.Deps{
-		Config:     cfg,
-		Logger:     logger,
-		SignIn:     signIn,
-		Sessions:   sessions,
-		Database:   db,
-		Intune:     intune,
-		Renewals:   renewals,
-		Metrics:    m,
-		Audit:      trail,
-		AuditStore: db,
-		Sandbox:    sandboxHandler,
-	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-
-	logger.Info("depportal listening", "mode", cfg.Mode, "url", cfg.PublicURL.String(), "addr", ln.Addr().String(), "version", version)
-	if cfg.Mode == config.ModeSandbox {
-		fmt.Fprintf(stdout, "\n  Sandbox tenant ready: open %s and sign in as one of its people.\n  Nothing here reaches Microsoft or Apple. Set ENTRA_* to use a real tenant (see README).\n\n", cfg.PublicURL)
-	}
-
-	go discoverUntilReady(ctx, signIn, logger)
-	trailDone := make(chan struct{})
-	go func() {
-		defer close(trailDone)
-		if err := trail.Run(ctx); err != nil {
-			logger.Error("audit trail background work stopped", "err", err)
-		}
-	}()
-	go sweep(ctx, logger, sessions.Sweep, renewals.Sweep)
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	shutdownErr := srv.Shutdown(shutdownCtx)
-	<-trailDone
-	// A last checkpoint makes the shutdown time provable: nothing was appended after it.
-	if err := trail.Close(shutdownCtx); err != nil {
-		logger.Error("final audit checkpoint", "err", err)
-	}
-	if shutdownErr != nil {
-		return fmt.Errorf("shutdown: %w", shutdownErr)
-	}
-	return nil
-}
-
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.Mode == config.ModeTenant {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// setUpSandbox points the configuration at the embedded tenant and returns it.
-func setUpSandbox(cfg *config.Config, getenv func(string) string, logger *slog.Logger) (*sandbox.Tenant, error) {
-	if cfg.SessionKey == nil {
-		key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
-		if err != nil {
-			return nil, err
-		}
-		cfg.SessionKey = key
-	}
-	cfg.TenantID = sandbox.TenantID
-	cfg.ClientID = sandbox.ClientID
-	cfg.ClientSecret = auth.RandomToken() // both ends live in this process
-	tenant, err := sandbox.NewTenant(sandbox.TenantConfig{
-		BaseURL:          cfg.PublicURL.String(),
-		DataDir:          cfg.DataDir,
-		ClientSecret:     cfg.ClientSecret,
-		DepTokenEncoding: cfg.DepTokenEncoding,
-		Faults:           getenv("DEPPORTAL_SANDBOX_FAULTS"),
-		// Two settings a page, so the portal's paging runs in the sandbox too.
-		PageSize: 2,
-		Logger:   logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	cfg.AuthorityHost = tenant.AuthorityHost()
-	cfg.GraphBaseURL = tenant.GraphBaseURL()
-	if tenant.IdP.Issuer() != cfg.Issuer() {
-		return nil, fmt.Errorf("sandbox issuer %s does not match the configured %s", tenant.IdP.Issuer(), cfg.Issuer())
-	}
-	return tenant, nil
-}
-
-// loadOrCreateKey keeps the sandbox's session key across restarts, so sessions survive them.
-func loadOrCreateKey(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		return config.DecodeKey(string(raw))
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("save sandbox session key: %w", err)
-	}
-	return key, nil
-}
-
-// discoverUntilReady loads the provider's discovery document, retrying with backoff: the
-// portal starts even while the provider is unreachable, and /readyz tells.
-func discoverUntilReady(ctx context.Context, signIn *auth.SignIn, logger *slog.Logger) {
-	wait := 250 * time.Millisecond
-	for {
-		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := signIn.Discover(attemptCtx)
-		cancel()
-		if err == nil {
-			logger.Info("OpenID provider discovered")
-			return
-		}
-		logger.Warn("OpenID discovery failed; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
-	}
-}
-
-// sweep deletes expired sessions, sign-in transactions and old pending uploads every 5 minutes.
-func sweep(ctx context.Context, logger *slog.Logger, sweepers ...func(context.Context) (int64, error)) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, f := range sweepers {
-				if n, err := f(ctx); err != nil {
-					logger.Warn("sweep", "err", err)
-				} else if n > 0 {
-					logger.Debug("swept expired rows", "count", n)
-				}
-			}
-		}
-	}
+	return portal.Run(ctx, ln)
 }

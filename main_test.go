@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/store"
@@ -227,7 +228,7 @@ func TestAuditCommands(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"DEPPORTAL_DATA_DIR": dir}
 	getenv := func(k string) string { return env[k] }
-	skey, vkey, err := audit.LoadOrCreateKey(filepath.Join(dir, auditKeyFile), "depportal-sandbox/audit")
+	skey, vkey, err := audit.LoadOrCreateKey(filepath.Join(dir, app.AuditKeyFile), "depportal-sandbox/audit")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,25 @@ type Config struct {
 
 	MetricsToken    string         // bearer token that opens /metrics from anywhere
 	MetricsNetworks []netip.Prefix // client networks that may read /metrics without it
+
+	// SandboxFaults plays Intune's bad days in the sandbox (DEPPORTAL_SANDBOX_FAULTS).
+	SandboxFaults string
+
+	// publicURLFromListener: no DEPPORTAL_PUBLIC_URL in sandbox mode, so the public URL is
+	// localhost on the port actually bound (see WithListener).
+	publicURLFromListener bool
+}
+
+// WithListener returns the configuration of a portal listening on addr. In sandbox mode
+// without DEPPORTAL_PUBLIC_URL the public URL takes the port actually bound, which is only
+// known once listening (port 0 in tests).
+func (c Config) WithListener(addr net.Addr) Config {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !c.publicURLFromListener || !ok {
+		return c
+	}
+	c.PublicURL = &url.URL{Scheme: "http", Host: "localhost:" + strconv.Itoa(tcp.Port)}
+	return c
 }
 
 // Issuer is the OpenID issuer the ID tokens must name exactly. For Entra ID it is the tenant's
@@ -132,6 +152,7 @@ var Variables = []Variable{
 	{"DEPPORTAL_METRICS_NETWORKS", "127.0.0.0/8,::1/128", "Comma-separated CIDRs that may read /metrics without the token."},
 	{"DEPPORTAL_DATA_DIR", "./data", "Folder for the SQLite database and sandbox keys."},
 	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"DEPPORTAL_SANDBOX_FAULTS", "(none)", "Sandbox only: failures the simulated Intune plays, e.g. upload=504applied (see README)."},
 }
 
 // tenantVars decide the mode: setting any of them means "use a real tenant".
@@ -224,7 +245,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	} else if c.Mode == ModeSandbox && port != "" {
 		c.PublicURL = &url.URL{Scheme: "http", Host: "localhost:" + port}
+		c.publicURLFromListener = true
 	}
+	c.SandboxFaults = get("DEPPORTAL_SANDBOX_FAULTS")
 
 	if raw := get("DEPPORTAL_SESSION_KEY"); raw != "" {
 		key, err := DecodeKey(raw)

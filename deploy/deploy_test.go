@@ -54,6 +54,7 @@ type goBuild struct {
 	Env     map[string]string // KEY=VALUE words before `go build`
 	Flags   []string          // flags other than -o and -ldflags, in order
 	LDFlags string
+	Tags    string // -tags
 	Output  string
 	Package string
 }
@@ -155,6 +156,9 @@ func parseGoBuild(t *testing.T, name, text string) goBuild {
 		case a == "-ldflags" && i+1 < len(args):
 			b.LDFlags = args[i+1]
 			i++
+		case a == "-tags" && i+1 < len(args):
+			b.Tags = args[i+1]
+			i++
 		case strings.HasPrefix(a, "-"):
 			b.Flags = append(b.Flags, a)
 		default:
@@ -187,6 +191,9 @@ func TestDockerfileAndReleaseScriptBuildTheSameBinary(t *testing.T) {
 		if b.Package != "." {
 			t.Errorf("%s: builds %q, want the main package \".\"", name, b.Package)
 		}
+		if !slices.Contains(strings.Split(b.Tags, ","), "nosandbox") {
+			t.Errorf("%s: -tags %q lacks nosandbox: the release would carry the sandbox tenant", name, b.Tags)
+		}
 		if !strings.HasSuffix(b.Output, "/depportal") {
 			t.Errorf("%s: -o %q, want …/depportal", name, b.Output)
 		}
@@ -194,6 +201,9 @@ func TestDockerfileAndReleaseScriptBuildTheSameBinary(t *testing.T) {
 
 	if !mapsEqualKeys(docker.Env, script.Env) || docker.Env["CGO_ENABLED"] != script.Env["CGO_ENABLED"] {
 		t.Errorf("build environments differ:\n  Dockerfile:       %v\n  build-release.sh: %v", docker.Env, script.Env)
+	}
+	if docker.Tags != script.Tags {
+		t.Errorf("build tags differ: Dockerfile %q, build-release.sh %q", docker.Tags, script.Tags)
 	}
 	if !slices.Equal(docker.Flags, script.Flags) {
 		t.Errorf("go build flags differ:\n  Dockerfile:       %v\n  build-release.sh: %v", docker.Flags, script.Flags)

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,6 +71,9 @@ type Config struct {
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for backoff jitter.
 	Rand func() float64
+	// Version goes into the User-Agent ("depportal/<Version>") so Microsoft support can tell
+	// the portal's calls apart; "dev" when empty.
+	Version string
 	// Observe, when set, is told of every attempt: the operation (OpList, OpGet, …), the
 	// HTTP status (0 when no answer came) and how long it took. Metrics hang off it.
 	Observe func(op string, status int, d time.Duration)
@@ -119,7 +123,7 @@ func New(cfg Config) (*Client, error) {
 		hc:        cfg.HTTPClient,
 		timeout:   cfg.Timeout,
 		encoding:  cfg.DepTokenEncoding,
-		userAgent: "depportal/" + Version,
+		userAgent: "depportal/" + cmp.Or(cfg.Version, "dev"),
 		sleep:     cfg.Sleep,
 		now:       cfg.Now,
 		rand:      cfg.Rand,

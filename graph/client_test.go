@@ -77,7 +77,7 @@ func TestRequestHeaders(t *testing.T) {
 	want := map[string]string{
 		"Authorization":            "Bearer " + testToken,
 		"Accept":                   "application/json",
-		"User-Agent":               "depportal/" + Version,
+		"User-Agent":               "depportal/dev",
 		"Return-Client-Request-Id": "true",
 	}
 	for k, v := range want {

@@ -18,8 +18,3 @@
 //     finished. A write is repeated only after a 429, a 401 (once, with a refreshed token) or
 //     a failure before the request was written.
 package graph
-
-// Version is sent in the User-Agent ("depportal/<Version>") so Microsoft support can tell
-// our calls apart. main sets it (for example with -ldflags -X) before creating a Client; New
-// copies it, so changing it later does not affect existing clients.
-var Version = "dev"

@@ -5,9 +5,11 @@
 #   VERSION=1.2.0 COMMIT=abc123 scripts/build-release.sh
 #   GOOS=linux GOARCH=arm64 scripts/build-release.sh   # cross-build: the smoke run is skipped
 #
-# Produces dist/depportal, then: static-linking check, size and image-size estimate,
-# `depportal --version`, and a smoke run in sandbox mode on a free loopback port (/healthz,
-# /readyz, `depportal healthcheck`, SIGTERM shutdown). Exits non-zero on any failure.
+# Produces dist/depportal (built with -tags nosandbox: the release holds no sandbox tenant,
+# docs/decisions/0008), then: no sandbox module inside, static-linking check, size and
+# image-size estimate, `depportal --version`, a start without ENTRA_* that must refuse, and a
+# smoke run in tenant mode on a free loopback port (/healthz, /readyz, `depportal healthcheck`,
+# SIGTERM shutdown). Exits non-zero on any failure.
 #
 # The `go build` line below and the Dockerfile's must stay identical (environment, flags,
 # ldflags); deploy/deploy_test.go compares them. Change both together.
@@ -60,9 +62,15 @@ go mod download && go mod verify
 step "go build -> dist/depportal"
 rm -rf dist
 mkdir -p dist
-CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o dist/depportal .
+CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -tags nosandbox -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o dist/depportal .
 bin=dist/depportal
 [ -x "$bin" ] || fail "$bin was not produced"
+
+step "no sandbox inside"
+if go version -m "$bin" | grep -E 'zitadel|go-chi|rs/cors|gorilla/securecookie'; then
+  fail "$bin links the sandbox's modules (listed above): build it with -tags nosandbox"
+fi
+echo "go version -m lists none of the sandbox's modules (zitadel, go-chi, rs/cors, securecookie)"
 
 step "static linking"
 if ! command -v file >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -113,7 +121,7 @@ case "$got" in
   *) fail "'$bin --version' printed '$got', want it to start with '$want'" ;;
 esac
 
-step "smoke run in sandbox mode"
+step "smoke run: refused without a tenant, then tenant mode"
 tmp=$(mktemp -d)
 server_pid=""
 cleanup() {
@@ -146,10 +154,26 @@ http_status() {
 
 show_log() { echo "--- server output ---" >&2; cat "$tmp/server.log" >&2 || true; echo "---" >&2; }
 
-# Sandbox mode: no tenant variables, a throwaway data folder.
-env -u ENTRA_TENANT_ID -u ENTRA_CLIENT_ID -u ENTRA_CLIENT_SECRET -u DEPPORTAL_PUBLIC_URL \
-  -u DEPPORTAL_SESSION_KEY -u DEPPORTAL_DATABASE_URL -u DEPPORTAL_SANDBOX_FAULTS \
-  DEPPORTAL_LISTEN="$listen" DEPPORTAL_DATA_DIR="$tmp/data" \
+# Without ENTRA_* the release build must refuse to start, saying why.
+if refusal=$(env -u ENTRA_TENANT_ID -u ENTRA_CLIENT_ID -u ENTRA_CLIENT_SECRET -u ENTRA_CLIENT_CERTIFICATE \
+  DEPPORTAL_LISTEN="$listen" DEPPORTAL_DATA_DIR="$tmp/refused" "$bin" 2>&1); then
+  fail "the release build started without ENTRA_* variables"
+fi
+case "$refusal" in
+  *"has no sandbox tenant"*) echo "without ENTRA_*: refused, as it should ($refusal)" | cut -c1-160 ;;
+  *) fail "the release build refused to start without saying why: $refusal" ;;
+esac
+
+# Tenant mode with a tenant that cannot be reached: the portal serves, /readyz says it cannot
+# sign anyone in yet, and it shuts down cleanly.
+session_key=$(head -c 32 /dev/urandom | base64)
+audit_key=$("$bin" audit keygen 2>/dev/null | sed -n 's/^DEPPORTAL_AUDIT_SIGNING_KEY=//p')
+[ -n "$audit_key" ] || fail "'depportal audit keygen' printed no DEPPORTAL_AUDIT_SIGNING_KEY line"
+env -u ENTRA_CLIENT_CERTIFICATE -u DEPPORTAL_DATABASE_URL \
+  ENTRA_TENANT_ID=00000000-0000-4000-8000-000000000001 ENTRA_CLIENT_ID=00000000-0000-4000-8000-000000000002 \
+  ENTRA_CLIENT_SECRET=smoke-test-secret ENTRA_AUTHORITY_HOST=https://127.0.0.1:9 \
+  DEPPORTAL_PUBLIC_URL="http://localhost:$port" DEPPORTAL_SESSION_KEY="$session_key" \
+  DEPPORTAL_AUDIT_SIGNING_KEY="$audit_key" DEPPORTAL_LISTEN="$listen" DEPPORTAL_DATA_DIR="$tmp/data" \
   "$bin" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 echo "started pid $server_pid on $listen, data in $tmp/data"
@@ -166,7 +190,9 @@ wait_for() {
   done
 }
 wait_for /healthz 30
-wait_for /readyz 30
+readyz=$(http_status /readyz 2>/dev/null || true)
+[ "$readyz" = 503 ] || { show_log; fail "/readyz answered '$readyz' with an unreachable tenant, want 503"; }
+echo "/readyz: 503 (the tenant cannot be reached), as it should"
 
 echo "depportal healthcheck:"
 DEPPORTAL_LISTEN="$listen" "$bin" healthcheck || { show_log; fail "'depportal healthcheck' exited non-zero against a running portal"; }

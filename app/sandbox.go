@@ -1,0 +1,105 @@
+//go:build !nosandbox
+
+package app
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/sandbox"
+)
+
+// HasSandbox reports whether this build carries the embedded demo tenant.
+const HasSandbox = true
+
+// sandboxTenant is the embedded tenant of a sandbox build (nil in tenant mode).
+type sandboxTenant struct {
+	tenant  *sandbox.Tenant
+	wrapped http.Handler // what the portal serves under /_sandbox/: the tenant, maybe wrapped
+}
+
+func (s sandboxTenant) handler() http.Handler {
+	if s.tenant == nil {
+		return nil
+	}
+	return s.wrapped
+}
+
+// Tenant is the embedded demo tenant, for tests; nil in tenant mode.
+func (a *App) Tenant() *sandbox.Tenant { return a.sandbox.tenant }
+
+// resolveSandbox starts the embedded tenant and returns the configuration that points at it:
+// its provider, its Graph simulator, and keys kept under the data folder so that sessions,
+// checkpoints and downloaded sample tokens stay valid across restarts. cfg is not changed.
+func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger) (config.Config, sandboxTenant, error) {
+	// Libraries that log through slog's default (the sandbox's OpenID provider) land here too.
+	slog.SetDefault(logger)
+	if cfg.SessionKey == nil {
+		key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
+		if err != nil {
+			return cfg, sandboxTenant{}, err
+		}
+		cfg.SessionKey = key
+	}
+	if cfg.AuditSigningKey == "" {
+		key, _, err := audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, AuditKeyFile), "depportal-sandbox/audit")
+		if err != nil {
+			return cfg, sandboxTenant{}, fmt.Errorf("sandbox audit key: %w", err)
+		}
+		cfg.AuditSigningKey = key
+	}
+	cfg.TenantID = sandbox.TenantID
+	cfg.ClientID = sandbox.ClientID
+	cfg.ClientSecret = auth.RandomToken() // both ends live in this process
+	tenant, err := sandbox.NewTenant(sandbox.TenantConfig{
+		BaseURL:             cfg.PublicURL.String(),
+		DataDir:             cfg.DataDir,
+		ClientSecret:        cfg.ClientSecret,
+		DepTokenEncoding:    cfg.DepTokenEncoding,
+		Faults:              cfg.SandboxFaults,
+		AccessTokenLifetime: opts.AccessTokenLifetime,
+		// Two settings a page, so the portal's paging runs in the sandbox too.
+		PageSize: 2,
+		Logger:   logger,
+	})
+	if err != nil {
+		return cfg, sandboxTenant{}, err
+	}
+	cfg.AuthorityHost = tenant.AuthorityHost()
+	cfg.GraphBaseURL = tenant.GraphBaseURL()
+	if tenant.IdP.Issuer() != cfg.Issuer() {
+		return cfg, sandboxTenant{}, fmt.Errorf("sandbox issuer %s does not match the configured %s", tenant.IdP.Issuer(), cfg.Issuer())
+	}
+	sb := sandboxTenant{tenant: tenant, wrapped: tenant}
+	if opts.Wrap != nil {
+		sb.wrapped = opts.Wrap(tenant)
+	}
+	return cfg, sb, nil
+}
+
+// loadOrCreateKey keeps the sandbox's session key across restarts, so sessions survive them.
+func loadOrCreateKey(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return config.DecodeKey(string(raw))
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("save sandbox session key: %w", err)
+	}
+	return key, nil
+}
