@@ -48,7 +48,7 @@ func errAuditDown(err error) error {
 // recordDenied writes access.denied; a failure is logged, the refusal stands either way.
 func (s *server) recordDenied(c echo.Context, role string) {
 	e := s.auditEntry(c, audit.AccessDenied)
-	e.Route = c.Request().Method + " " + c.Path()
+	e.Route = c.Request().Method + " " + routeOf(c)
 	e.Reason = "missing app role " + role
 	if role == "" {
 		e.Reason = "no portal role (needs " + s.roles.Uploader + " or " + s.roles.Auditor + ")"

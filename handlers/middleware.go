@@ -20,7 +20,18 @@ import (
 const (
 	ctxRequestID = "depportal.request_id"
 	ctxSession   = "depportal.session"
+	ctxRoute     = "depportal.route"
 )
+
+// routeOf is the matched route as the route table names it ("GET /settings/:id"'s path), for
+// logs, metrics and audit records; "unmatched" when no route matched. It never comes from
+// the router's own idea of a path, so a change of router changes no label.
+func routeOf(c echo.Context) string {
+	if r, ok := c.Get(ctxRoute).(string); ok {
+		return r
+	}
+	return "unmatched"
+}
 
 // requestIDPattern is what an upstream request ID must look like before it is even logged.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -89,7 +100,7 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		attrs := []any{
 			slog.String("request_id", requestIDOf(c)),
 			slog.String("method", c.Request().Method),
-			slog.String("route", c.Path()),
+			slog.String("route", routeOf(c)),
 			slog.String("path", c.Request().URL.Path),
 			slog.Int("status", c.Response().Status),
 			slog.Duration("latency", s.Now().Sub(start)),
@@ -102,7 +113,7 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("actor_oid", sess.Identity.ObjectID))
 		}
 		s.Logger.Info("request", attrs...)
-		s.Metrics.HTTPRequest(c.Path(), c.Response().Status)
+		s.Metrics.HTTPRequest(routeOf(c), c.Response().Status)
 		return nil
 	}
 }
@@ -209,10 +220,12 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
-// guard enforces a route's access level.
-func (s *server) guard(a access) echo.MiddlewareFunc {
+// guard names the route (from the table) and enforces its access level.
+func (s *server) guard(r route) echo.MiddlewareFunc {
+	a := r.Access
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			c.Set(ctxRoute, r.Path)
 			if a == public {
 				return next(c)
 			}
@@ -231,15 +244,15 @@ func (s *server) guard(a access) echo.MiddlewareFunc {
 			}
 			if !s.roles.Any(sess.Identity) {
 				s.recordDenied(c, "")
-				return &forbiddenError{route: c.Path()}
+				return &forbiddenError{route: routeOf(c)}
 			}
 			if a == uploader && !sess.Identity.HasRole(s.roles.Uploader) {
 				s.recordDenied(c, s.roles.Uploader)
-				return &forbiddenError{route: c.Path(), role: s.roles.Uploader}
+				return &forbiddenError{route: routeOf(c), role: s.roles.Uploader}
 			}
 			if a == auditor && !sess.Identity.HasRole(s.roles.Auditor) {
 				s.recordDenied(c, s.roles.Auditor)
-				return &forbiddenError{route: c.Path(), role: s.roles.Auditor}
+				return &forbiddenError{route: routeOf(c), role: s.roles.Auditor}
 			}
 			return next(c)
 		}

@@ -83,7 +83,7 @@ func New(deps Deps) http.Handler {
 
 	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.limitBody, s.loadSession, s.checkCSRF)
 	for _, r := range s.routes() {
-		e.Add(r.Method, r.Path, r.Handler, s.guard(r.Access))
+		e.Add(r.Method, r.Path, r.Handler, s.guard(r))
 	}
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 

@@ -16,6 +16,9 @@ import (
 // upload checks a token file against the token it is meant for and shows the review. Nothing
 // is sent to Intune here.
 func (s *server) upload(c echo.Context) error {
+	if err := parseForm(c.Request()); err != nil {
+		return err
+	}
 	id := c.Param("id")
 	req := renewal.Request{SettingID: id, AppleID: c.Request().FormValue("apple_id")}
 	file, header, err := c.Request().FormFile("token_file")
