@@ -60,8 +60,27 @@ func ColumnNames() []string {
 	return names
 }
 
+// ExportRecorded is an export as a person asks for it: by is recorded (type audit.exported)
+// before anything is written, and only then is start called for the writer (the caller sets
+// its headers there) and the records streamed. No record, no export: an error before start
+// wraps ErrUnavailable and nothing was written.
+func (t *Trail) ExportRecorded(ctx context.Context, by Entry, format string, f Filter, start func() io.Writer) error {
+	if !ExportFormats[format] {
+		return fmt.Errorf("%w: unknown export format %q", ErrInvalidEntry, format)
+	}
+	by.Type = AuditExported
+	if _, err := t.Append(ctx, by); err != nil {
+		return err
+	}
+	return Export(ctx, t.store, start(), format, f)
+}
+
+// ExportFormats are the formats Export writes.
+var ExportFormats = map[string]bool{"csv": true, "jsonl": true}
+
 // Export writes the records matching f, oldest first, as "csv" or "jsonl", streaming: memory
-// use does not grow with the number of records. The caller records an audit.exported entry.
+// use does not grow with the number of records. It records nothing: a person's export goes
+// through ExportRecorded; the command line's is the operator's own.
 func Export(ctx context.Context, st Store, w io.Writer, format string, f Filter) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var write func(r *Record) error

@@ -66,6 +66,10 @@ type Status struct {
 // ErrClosed is returned by Append after Close: a portal shutting down records nothing more.
 var ErrClosed = errors.New("audit trail closed")
 
+// ErrUnavailable: the trail could not record a step, so the step must not be taken. Every
+// package that records before acting returns errors wrapping it, and the pages say so.
+var ErrUnavailable = errors.New("the audit trail cannot be written")
+
 // New returns a Trail. It does not touch the database; Run starts the background work.
 func New(cfg Config) (*Trail, error) {
 	if cfg.Store == nil {
@@ -111,6 +115,7 @@ func (t *Trail) VerifierKey() string { return t.vkey }
 
 // Append commits one record and returns it. It returns only after the record is durable; on
 // any error nothing was recorded and the caller must not perform the action (fail closed).
+// Every error but an invalid entry wraps ErrUnavailable.
 func (t *Trail) Append(ctx context.Context, e Entry) (Record, error) {
 	e, err := e.normalised()
 	if err != nil {
@@ -119,7 +124,7 @@ func (t *Trail) Append(ctx context.Context, e Entry) (Record, error) {
 	t.closing.RLock()
 	defer t.closing.RUnlock()
 	if t.closed {
-		return Record{}, ErrClosed
+		return Record{}, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
 	t.appendMu.Lock()
 	began := time.Now() // real time, not the injected clock: this measures the database
@@ -136,7 +141,7 @@ func (t *Trail) Append(ctx context.Context, e Entry) (Record, error) {
 	})
 	t.appendMu.Unlock()
 	if err != nil {
-		return Record{}, fmt.Errorf("audit: record %s: %w", e.Type, err)
+		return Record{}, fmt.Errorf("%w: record %s: %w", ErrUnavailable, e.Type, err)
 	}
 	if t.observe != nil {
 		t.observe(time.Since(began))

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -9,8 +10,8 @@ import (
 	"github.com/depportal/depportal/audit"
 )
 
-// auditExport streams the filtered records as CSV or JSON lines. The export is itself an
-// audited event, recorded before the first byte leaves: no record, no export.
+// auditExport streams the filtered records as CSV or JSON lines. The trail records the export
+// before the first byte leaves: no record, no export.
 func (s *server) auditExport(c echo.Context) error {
 	sess, _ := sessionOf(c)
 	format := c.QueryParam("format")
@@ -22,12 +23,9 @@ func (s *server) auditExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e := s.auditEntry(c, audit.AuditExported)
-	e.Reason = fmt.Sprintf("format=%s from=%s to=%s actor=%s token=%s type=%s outcome=%s own_only=%t",
+	by := s.auditEntry(c, audit.AuditExported)
+	by.Reason = fmt.Sprintf("format=%s from=%s to=%s actor=%s token=%s type=%s outcome=%s own_only=%t",
 		format, vf.From, vf.To, f.ActorOID+f.ActorName, f.SettingID, f.Type, f.Outcome, !sess.Identity.HasRole(s.roles.Auditor))
-	if _, err := s.Audit.Append(c.Request().Context(), e); err != nil {
-		return errAuditDown(err)
-	}
 	from, to := vf.From, vf.To
 	if from == "" {
 		from = "start"
@@ -35,14 +33,19 @@ func (s *server) auditExport(c echo.Context) error {
 	if to == "" {
 		to = s.Now().UTC().Format("2006-01-02")
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, contentType)
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="depportal-audit_%s_%s.%s"`, from, to, format))
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
-	if err := audit.Export(c.Request().Context(), s.AuditStore, c.Response(), format, f); err != nil {
+	started := false
+	err = s.Audit.ExportRecorded(c.Request().Context(), by, format, f, func() io.Writer {
+		started = true
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, contentType)
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="depportal-audit_%s_%s.%s"`, from, to, format))
+		c.Response().WriteHeader(http.StatusOK)
+		return c.Response()
+	})
+	if err != nil && started {
 		// Headers are gone; the truncated download is the signal, the log has the reason.
 		s.Logger.Error("audit export interrupted", "request_id", requestIDOf(c), "err", err)
+		return nil
 	}
-	return nil
+	return err
 }

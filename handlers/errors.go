@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/renewal"
@@ -107,7 +108,7 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Go back, reload the page and send the form again.",
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
-	case errors.Is(err, renewal.ErrAuditUnavailable):
+	case errors.Is(err, audit.ErrUnavailable), errors.Is(err, renewal.ErrAuditUnavailable):
 		return views.Problem{
 			Status:  http.StatusServiceUnavailable,
 			Heading: "The audit trail cannot be written",
