@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -28,15 +29,21 @@ func TestCSVCellNeutralisesFormulas(t *testing.T) {
 
 func TestJSONStringsAreValid(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":           "plain",
-		"quote\" back\\":  "quote\" back\\",
-		"ctl\x00\x1f\n":   "ctl\x00\x1f\n",
-		"bad \xff utf8":   "bad \uFFFD utf8",
-		"Müller <b>&</b>": "Müller <b>&</b>",
+		"plain":                "plain",
+		"quote\" back\\":       "quote\" back\\",
+		"ctl\x00\x1f\n":        "ctl\x00\x1f\n",
+		"bad \xff utf8":        "bad \uFFFD utf8",
+		"Müller <b>&</b>":      "Müller <b>&</b>",
+		"line\u2028para\u2029": "line\u2028para\u2029",
 	} {
 		var got string
-		if err := json.Unmarshal(appendJSONString(nil, in), &got); err != nil || got != want {
+		raw := appendJSONString(nil, in)
+		if err := json.Unmarshal(raw, &got); err != nil || got != want {
 			t.Errorf("%q: decoded %q, %v; want %q", in, got, err, want)
+		}
+		// One record, one line, for every reader: no raw line or paragraph separator.
+		if strings.ContainsAny(string(raw), "\n\r\u2028\u2029") {
+			t.Errorf("%q: the JSON text holds a line break: %q", in, raw)
 		}
 	}
 }
