@@ -19,6 +19,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/depportal/depportal/secret"
 )
 
 // ClientCertificate authenticates the portal to the token endpoint with a signed client
@@ -69,7 +71,7 @@ func (c *ClientCertificate) Assertion(clientID, audience string, now time.Time) 
 		"iss": clientID,
 		"sub": clientID,
 		"aud": audience,
-		"jti": RandomToken(),
+		"jti": secret.RandomToken(),
 		"iat": now.Unix(),
 		"nbf": now.Unix(),
 		"exp": now.Add(assertionLifetime).Unix(),

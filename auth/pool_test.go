@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/secret"
 )
 
 // manySessions is more than the PostgreSQL pool holds (20), so a token path that needs two
@@ -126,7 +127,7 @@ func TestExpiredTokensRefreshConcurrently(t *testing.T) {
 	if r.op.refreshed != len(sessions) {
 		t.Errorf("refreshed %d times, want %d (one per session)", r.op.refreshed, len(sessions))
 	}
-	sealer, err := auth.NewSealer(sessionKey, "graph-tokens")
+	sealer, err := secret.NewSealer(sessionKey, "graph-tokens")
 	if err != nil {
 		t.Fatal(err)
 	}

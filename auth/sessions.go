@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/depportal/depportal/secret"
 )
 
 // SessionConfig sets session lifetimes and cookie attributes.
@@ -32,7 +33,7 @@ const touchEvery = time.Minute
 type Sessions struct {
 	cfg     SessionConfig
 	store   Store
-	tokens  *Sealer
+	tokens  *secret.Sealer
 	csrfKey []byte
 	refresh Refresher
 
@@ -51,11 +52,11 @@ func NewSessions(cfg SessionConfig, store Store, sessionKey []byte, refresh Refr
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	tokens, err := NewSealer(sessionKey, "graph-tokens")
+	tokens, err := secret.NewSealer(sessionKey, "graph-tokens")
 	if err != nil {
 		return nil, err
 	}
-	csrfKey, err := hkdf.Key(sha256.New, sessionKey, nil, "depportal/csrf", 32)
+	csrfKey, err := secret.DeriveKey(sessionKey, "csrf")
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ type storedToken struct {
 // Create starts a new session with a fresh ID (never one the browser brought: no fixation) and
 // returns the cookie value.
 func (s *Sessions) Create(ctx context.Context, id Identity, tok *oauth2.Token) (string, Session, error) {
-	raw := RandomToken()
+	raw := secret.RandomToken()
 	idHash := hashHex(raw)
 	now := s.cfg.Now()
 	sealed, err := s.sealTokens(idHash, tok)

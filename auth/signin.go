@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/depportal/depportal/secret"
 )
 
 // SignInConfig describes the relying party.
@@ -47,7 +48,7 @@ const clockSkew = 5 * time.Minute
 type SignIn struct {
 	cfg    SignInConfig
 	store  Store
-	sealer *Sealer
+	sealer *secret.Sealer
 
 	mu       sync.Mutex
 	provider *discovered // nil until discovery succeeded
@@ -70,7 +71,7 @@ func NewSignIn(cfg SignInConfig, store Store, sessionKey []byte) (*SignIn, error
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
-	sealer, err := NewSealer(sessionKey, "login")
+	sealer, err := secret.NewSealer(sessionKey, "login")
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +160,8 @@ func (s *SignIn) Begin(ctx context.Context, binding, returnTo string) (string, e
 	if err != nil {
 		return "", err
 	}
-	state := RandomToken()
-	st := loginState{Nonce: RandomToken(), Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(returnTo)}
+	state := secret.RandomToken()
+	st := loginState{Nonce: secret.RandomToken(), Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(returnTo)}
 	plain, err := json.Marshal(st)
 	if err != nil {
 		return "", err
@@ -438,11 +439,10 @@ func describeOAuthError(err error) string {
 }
 
 // RandomToken returns 256 random bits, base64url.
-func RandomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+//
+// Deprecated: use secret.RandomToken. This stays only until app/sandbox.go calls that; then
+// it goes.
+func RandomToken() string { return secret.RandomToken() }
 
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/secret"
 )
 
 // login starts the authorization code flow: a fresh state, nonce and PKCE verifier kept
@@ -16,7 +16,7 @@ func (s *server) login(c echo.Context) error {
 		// Reuse the browser's binding so sign-ins started in two tabs both complete.
 		binding = ck.Value
 	} else {
-		binding = auth.RandomToken()
+		binding = secret.RandomToken()
 	}
 	target, err := s.SignIn.Begin(c.Request().Context(), binding, c.QueryParam("return_to"))
 	if err != nil {

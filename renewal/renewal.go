@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/audit"
-	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/deptoken"
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/secret"
 )
 
 // Limits on what a person may submit.
@@ -125,7 +125,7 @@ type Service struct {
 	intune Intune
 	store  Store
 	audit  Auditor
-	sealer *auth.Sealer
+	sealer *secret.Sealer
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
 
@@ -135,7 +135,7 @@ type Service struct {
 
 // New builds the service.
 func New(cfg Config) (*Service, error) {
-	sealer, err := auth.NewSealer(cfg.SessionKey, "pending-upload")
+	sealer, err := secret.NewSealer(cfg.SessionKey, "pending-upload")
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +378,7 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 		return Review{}, err
 	}
 
-	id := auth.RandomToken()
+	id := secret.RandomToken()
 	now := s.now()
 	rec := PendingRecord{
 		ID: id, SessionHash: sess.Hash, SettingID: req.SettingID, SettingName: setting.TokenName, Setting: setting,

@@ -1,4 +1,4 @@
-package auth
+package secret
 
 import (
 	"crypto/aes"
@@ -6,22 +6,29 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 )
 
-// Sealer encrypts small secrets at rest (AES-256-GCM). Each purpose gets its own key derived
-// from the session key with HKDF, so a blob sealed for one use never opens as another.
+// DeriveKey returns the 32-byte key for purpose, derived from the 32-byte master key: each use
+// (sealing sign-ins, sealing Graph tokens, CSRF tokens…) gets its own, so a blob or a MAC made
+// for one never passes as another.
+func DeriveKey(master []byte, purpose string) ([]byte, error) {
+	if len(master) != 32 {
+		return nil, fmt.Errorf("session key must be 32 bytes, got %d", len(master))
+	}
+	return hkdf.Key(sha256.New, master, nil, "depportal/"+purpose, 32)
+}
+
+// Sealer encrypts small secrets at rest (AES-256-GCM) under the key of one purpose.
 type Sealer struct {
 	aead cipher.AEAD
 }
 
 // NewSealer derives the key for purpose from the 32-byte master key.
 func NewSealer(master []byte, purpose string) (*Sealer, error) {
-	if len(master) != 32 {
-		return nil, fmt.Errorf("session key must be 32 bytes, got %d", len(master))
-	}
-	key, err := hkdf.Key(sha256.New, master, nil, "depportal/"+purpose, 32)
+	key, err := DeriveKey(master, purpose)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +47,7 @@ func NewSealer(master []byte, purpose string) (*Sealer, error) {
 // cannot be copied into another.
 func (s *Sealer) Seal(plaintext, additional []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
-	rand.Read(nonce)
+	rand.Read(nonce) // never fails: crypto/rand crashes the program rather than return an error
 	return s.aead.Seal(nonce, nonce, plaintext, additional)
 }
 
@@ -57,4 +64,11 @@ func (s *Sealer) Open(sealed, additional []byte) ([]byte, error) {
 		return nil, errSealed
 	}
 	return plain, nil
+}
+
+// RandomToken returns 256 random bits, base64url: unguessable, and safe in a URL or a cookie.
+func RandomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
+	return base64.RawURLEncoding.EncodeToString(b)
 }

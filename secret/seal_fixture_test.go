@@ -1,4 +1,4 @@
-package auth_test
+package secret_test
 
 import (
 	"encoding/hex"
@@ -6,11 +6,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/secret"
 )
 
-// sealedFixture holds blobs sealed by the portal as released, one per purpose it seals for,
-// under a fixed master key. Rows already in a database were sealed this way: whatever the code
+// sealedFixture holds blobs sealed by the portal as released (by auth.Sealer, before this
+// package existed), one per purpose it seals for, under a fixed master key. Rows already in a database were sealed this way: whatever the code
 // becomes, they must keep opening. Never regenerate this file.
 type sealedFixture struct {
 	Master string `json:"master"`
@@ -41,7 +41,7 @@ func TestSealedBlobsStillOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := auth.NewSealer(master, c.Purpose)
+		s, err := secret.NewSealer(master, c.Purpose)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,12 +52,18 @@ func TestSealedBlobsStillOpen(t *testing.T) {
 		if _, err := s.Open(sealed, []byte(c.Additional+"x")); err == nil {
 			t.Errorf("%s: opened with other additional data", c.Purpose)
 		}
-		other, err := auth.NewSealer(master, c.Purpose+"-other")
+		other, err := secret.NewSealer(master, c.Purpose+"-other")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := other.Open(sealed, []byte(c.Additional)); err == nil {
 			t.Errorf("%s: opened with another purpose's key", c.Purpose)
+		}
+	}
+	for purpose, want := range f.Derived {
+		key, err := secret.DeriveKey(master, purpose)
+		if err != nil || hex.EncodeToString(key) != want {
+			t.Errorf("DeriveKey(%q) = %x, %v; want %s", purpose, key, err, want)
 		}
 	}
 }
