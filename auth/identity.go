@@ -1,14 +1,6 @@
 package auth
 
-import (
-	"regexp"
-	"slices"
-)
-
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// IsGUID reports whether s has the form of an Entra ID identifier (tenant, object, client).
-func IsGUID(s string) bool { return guidPattern.MatchString(s) }
+import "slices"
 
 // Identity is who a session acts for. Authorisation uses TenantID+ObjectID and Roles only;
 // Name and Username are for display.

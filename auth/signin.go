@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/depportal/depportal/entra"
 	"github.com/depportal/depportal/secret"
 )
 
@@ -269,7 +270,7 @@ func (s *SignIn) verifyIDToken(ctx context.Context, p *discovered, raw, nonce st
 		return Identity{}, &SignInError{Reason: ReasonNonce}
 	case !strings.EqualFold(c.TenantID, s.cfg.TenantID):
 		return Identity{}, &SignInError{Reason: ReasonTenant, Detail: "tid " + limit(c.TenantID, 64)}
-	case !IsGUID(c.ObjectID):
+	case !entra.IsGUID(c.ObjectID):
 		return Identity{}, &SignInError{Reason: ReasonClaims, Detail: "the token carries no oid"}
 	}
 	id := c.Identity

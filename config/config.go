@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/audit"
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/entra"
 )
 
 // Mode says where identities and Intune come from.
@@ -206,10 +206,10 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.ClientCertificatePEM = pemData
 		}
-		if c.TenantID != "" && !auth.IsGUID(c.TenantID) {
+		if c.TenantID != "" && !entra.IsGUID(c.TenantID) {
 			bad("ENTRA_TENANT_ID must be the directory (tenant) ID, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47; a domain name is not accepted")
 		}
-		if c.ClientID != "" && !auth.IsGUID(c.ClientID) {
+		if c.ClientID != "" && !entra.IsGUID(c.ClientID) {
 			bad("ENTRA_CLIENT_ID must be the application (client) ID, a GUID")
 		}
 		if get("DEPPORTAL_PUBLIC_URL") == "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/entra"
 	"github.com/depportal/depportal/views"
 )
 
@@ -33,7 +34,7 @@ func (s *server) auditFilter(c echo.Context, sess auth.Session) (audit.Filter, v
 		f.ActorOID = sess.Identity.ObjectID
 		vf.Actor = ""
 	} else if a := strings.TrimSpace(vf.Actor); a != "" {
-		if auth.IsGUID(a) {
+		if entra.IsGUID(a) {
 			f.ActorOID = strings.ToLower(a)
 		} else {
 			f.ActorName = a
