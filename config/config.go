@@ -1,8 +1,12 @@
 // Package config reads depportal's settings from the environment.
 //
-// It owns the list of variables, their defaults and their validation. It must never fall back
-// to the sandbox when a tenant is partly configured: Load names every missing or malformed
-// variable in one error instead, so an operator fixes them all in one go.
+// It owns the list of variables, their defaults, and the checks of every value it interprets
+// itself. It must never fall back to the sandbox when a tenant is partly configured: Load names
+// every missing variable, and every malformed one it interprets, in one error instead, so an
+// operator fixes them all in one go. A value whose format another package owns (the audit
+// signing key, audit's) passes through as text: its owner checks it where it is used, and the
+// error names the variable there. To validate, config imports no other package of the portal
+// but entra, the leaf that knows what an Entra ID looks like.
 package config
 
 import (
@@ -21,7 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/entra"
 )
 
@@ -66,8 +69,9 @@ type Config struct {
 	GraphTimeout     time.Duration
 	DepTokenEncoding string // "raw" or "base64": how uploadDepToken's depToken carries the file
 
-	// AuditSigningKey signs audit checkpoints (note signer key); empty in sandbox mode until
-	// the generated one under DataDir is read.
+	// AuditSigningKey is DEPPORTAL_AUDIT_SIGNING_KEY as set, trimmed and not yet parsed: the
+	// checkpoint signer key, whose format audit owns (audit.New parses it and refuses a
+	// malformed one). Empty in sandbox mode until the generated one under DataDir is read.
 	AuditSigningKey string
 
 	MetricsToken    string         // bearer token that opens /metrics from anywhere
@@ -257,13 +261,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.SessionKey = key
 	}
 
-	if raw := get("DEPPORTAL_AUDIT_SIGNING_KEY"); raw != "" {
-		key, _, err := audit.ParseKey(raw)
-		if err != nil {
-			bad("DEPPORTAL_AUDIT_SIGNING_KEY: %v", err)
-		}
-		c.AuditSigningKey = key
-	}
+	c.AuditSigningKey = get("DEPPORTAL_AUDIT_SIGNING_KEY")
 
 	c.DatabaseURL = get("DEPPORTAL_DATABASE_URL")
 	if c.DatabaseURL == "" {
