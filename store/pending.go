@@ -131,12 +131,12 @@ func (db *DB) SaveUploadResult(ctx context.Context, id string, r renewal.UploadR
 	if !r.FinishedAt.IsZero() {
 		finished = micros(r.FinishedAt)
 	}
-	res, err := db.sql.ExecContext(ctx, `UPDATE pending_uploads SET outcome = $1, result = $2, intent_seq = $3, finished_at = $4 WHERE id = $5`,
-		string(r.Outcome), string(raw), r.IntentSeq, finished, id)
+	n, err := affected(db.sql.ExecContext(ctx, `UPDATE pending_uploads SET outcome = $1, result = $2, intent_seq = $3, finished_at = $4 WHERE id = $5`,
+		string(r.Outcome), string(raw), r.IntentSeq, finished, id))
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return renewal.ErrNotFound
 	}
 	return nil
@@ -157,9 +157,5 @@ func (db *DB) LastUpload(ctx context.Context, settingID, fileSHA256 string, sinc
 
 // DeletePendingUploadsBefore removes old rows.
 func (db *DB) DeletePendingUploadsBefore(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `DELETE FROM pending_uploads WHERE created_at < $1`, micros(before))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return affected(db.sql.ExecContext(ctx, `DELETE FROM pending_uploads WHERE created_at < $1`, micros(before)))
 }

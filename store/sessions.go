@@ -87,11 +87,11 @@ func (db *DB) TouchSession(ctx context.Context, idHash string, at time.Time) err
 
 // SetSessionTokens replaces the sealed Graph tokens after a refresh.
 func (db *DB) SetSessionTokens(ctx context.Context, idHash string, sealed []byte) error {
-	res, err := db.sql.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash)
+	n, err := affected(db.sql.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash))
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return auth.ErrNotFound
 	}
 	return nil
@@ -135,11 +135,11 @@ func (db *DB) RefreshSession(ctx context.Context, idHash string, refresh func(re
 		return err
 	}
 	if sealed != nil {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash)
+		n, err := affected(tx.ExecContext(ctx, `UPDATE sessions SET tokens = $1 WHERE id_hash = $2`, sealed, idHash))
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return auth.ErrNotFound
 		}
 	}
@@ -154,15 +154,10 @@ func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
 
 // DeleteExpired removes finished sign-in transactions and expired sessions.
 func (db *DB) DeleteExpired(ctx context.Context, loginsBefore, idleBefore, createdBefore time.Time) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `DELETE FROM login_transactions WHERE expires_at < $1`, micros(loginsBefore))
+	n1, err := affected(db.sql.ExecContext(ctx, `DELETE FROM login_transactions WHERE expires_at < $1`, micros(loginsBefore)))
 	if err != nil {
 		return 0, err
 	}
-	n1, _ := res.RowsAffected()
-	res, err = db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2`, micros(idleBefore), micros(createdBefore))
-	if err != nil {
-		return n1, err
-	}
-	n2, _ := res.RowsAffected()
-	return n1 + n2, nil
+	n2, err := affected(db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2`, micros(idleBefore), micros(createdBefore)))
+	return n1 + n2, err
 }

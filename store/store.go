@@ -10,7 +10,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -143,5 +142,11 @@ func (db *DB) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// ErrNotFound is returned when a row asked for does not exist.
-var ErrNotFound = errors.New("not found")
+// affected is how many rows the UPDATE or DELETE res reports. A count the driver cannot give
+// is an error, not zero rows: zero means "not found" to the callers.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
