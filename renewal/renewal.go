@@ -3,8 +3,9 @@
 // pending upload, and performs the upload when the person confirms (Confirm → Result).
 //
 // It owns the order of things: nothing is sent to Intune without a review without failures, a
-// confirmation, and (once wired) a committed audit intent. It speaks plain Go types, never
-// HTTP; it must never log, return or store the token file unencrypted.
+// confirmation, and a committed audit intent (Confirm appends upload.intent and calls Intune
+// only once the append returned). It speaks plain Go types, never HTTP; it must never log,
+// return or store the token file unencrypted.
 package renewal
 
 import (

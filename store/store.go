@@ -1,6 +1,7 @@
 // Package store opens the portal's database (SQLite by default, PostgreSQL for more than one
 // instance), applies the embedded migrations, and implements the storage interfaces that other
-// packages declare (auth.Store today).
+// packages declare: auth.Store (sign-ins, sessions), audit.Store (the trail, checkpoints) and
+// renewal.Store (pending uploads and their results).
 //
 // It owns SQL and nothing else: no policy lives here. It must never hold a secret in the clear:
 // callers hand it sealed blobs and hashes.
