@@ -143,6 +143,10 @@ type Head struct {
 // a record must stay small whatever is sent.
 const MaxFieldBytes = 4096
 
+// MaxUserAgentBytes bounds the user agent more tightly: a real one is a few hundred bytes, and
+// anyone, signed in or not, can send any.
+const MaxUserAgentBytes = 512
+
 // ErrInvalidEntry wraps every reason Append refuses an entry.
 var ErrInvalidEntry = errors.New("invalid audit entry")
 
@@ -203,6 +207,7 @@ func (e Entry) normalised() (Entry, error) {
 	} {
 		*p = cleanText(*p)
 	}
+	e.Client.UserAgent = cut(e.Client.UserAgent, MaxUserAgentBytes)
 	if len(e.Verdicts) > 0 {
 		vs := make([]Verdict, len(e.Verdicts)) // never write into the caller's slice
 		for i, v := range e.Verdicts {
@@ -234,12 +239,16 @@ func cleanText(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
-	if len(s) > MaxFieldBytes {
-		cut := MaxFieldBytes
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
+	return cut(s, MaxFieldBytes)
+}
+
+// cut shortens s to at most n bytes at a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

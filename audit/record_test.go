@@ -51,7 +51,7 @@ func TestNormalisedDefaultsAndCleans(t *testing.T) {
 		t.Errorf("token hash not lowercased: %s", e.Token.SHA256)
 	}
 	ua := e.Client.UserAgent
-	if !utf8.ValidString(ua) || strings.ContainsRune(ua, 0) || len(ua) > MaxFieldBytes || !strings.HasPrefix(ua, "evil\uFFFD\uFFFD") {
+	if !utf8.ValidString(ua) || strings.ContainsRune(ua, 0) || len(ua) > MaxUserAgentBytes || len(ua) < MaxUserAgentBytes-1 || !strings.HasPrefix(ua, "evil\uFFFD\uFFFD") {
 		t.Errorf("user agent not cleaned: %q… (%d bytes)", ua[:min(len(ua), 20)], len(ua))
 	}
 	if e.Verdicts[0].Message != "bad\uFFFD" || verdicts[0].Message != "bad\x00" {

@@ -17,9 +17,14 @@ import (
 )
 
 var (
-	errCSRF      = errors.New("missing or wrong CSRF token")
-	errSignedOut = errors.New("not signed in")
-	errTooLarge  = echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+	errCSRF = errors.New("missing or wrong CSRF token")
+	// errCrossSite: another site started a GET that acts (a download audited in the person's
+	// name); only links inside the portal may.
+	errCrossSite = errors.New("cross-site request to a same-site-only route")
+	// errCrossOrigin: an unsafe request (a form post) came from another site.
+	errCrossOrigin = errors.New("cross-origin request refused")
+	errSignedOut   = errors.New("not signed in")
+	errTooLarge    = echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
 	// errMetricsDenied is a bare 403: scrapers read status codes, not pages.
 	errMetricsDenied = echo.NewHTTPError(http.StatusForbidden, "metrics: address not allowed and no valid bearer token")
 )
@@ -78,6 +83,8 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 		sie *auth.SignInError
 		fe  *forbiddenError
 		ge  *graph.Error
+
+		limited *rateLimitedError
 	)
 	home := views.Link{Label: "Go to the start page", Href: "/"}
 	signIn := views.Link{Label: "Sign in", Href: loginURL(c.Request().URL.RequestURI())}
@@ -99,6 +106,30 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Message: "You are signed in, but your account has not been given a role in depportal.",
 			Next: fmt.Sprintf("Ask your Entra ID administrator to assign you the app role %s (to renew Apple enrollment tokens) or %s (to read the audit trail) on the depportal enterprise application, then sign out and sign in again.",
 				s.roles.Uploader, s.roles.Auditor),
+		}, slog.LevelWarn
+	case errors.As(err, &limited):
+		return views.Problem{
+			Status:  http.StatusTooManyRequests,
+			Heading: "Too many requests",
+			Message: "This was asked for more often in a short time than a person at work does, so the portal paused it. Nothing was done by this request.",
+			Next:    "Try again in " + seconds(limited.retrySeconds()) + ".",
+			Actions: []views.Link{home},
+		}, slog.LevelWarn
+	case errors.Is(err, errCrossSite):
+		return views.Problem{
+			Status:  http.StatusForbidden,
+			Heading: "Open this from depportal",
+			Message: "This link was opened from another website. Downloads that are recorded in your name start only from depportal's own pages, so nothing was done.",
+			Next:    "Go to depportal and use the link there.",
+			Actions: []views.Link{home},
+		}, slog.LevelWarn
+	case errors.Is(err, errCrossOrigin):
+		return views.Problem{
+			Status:  http.StatusForbidden,
+			Heading: "This form came from another website",
+			Message: "depportal accepts forms only from its own pages, so nothing was done.",
+			Next:    "Go to depportal and send the form from there.",
+			Actions: []views.Link{home},
 		}, slog.LevelWarn
 	case errors.Is(err, errCSRF):
 		return views.Problem{
@@ -205,4 +236,11 @@ func (s *server) signInProblem(e *auth.SignInError) views.Problem {
 		p.Next = "Sign in again. If it keeps happening, tell the portal's operators the time and request ID below."
 	}
 	return p
+}
+
+func seconds(n int) string {
+	if n == 1 {
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", n)
 }

@@ -220,41 +220,58 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
-// guard names the route (from the table) and enforces its access level.
+// guard names the route (from the table), refuses cross-site GETs where the route says so,
+// enforces its access level, then its request budget.
 func (s *server) guard(r route) echo.MiddlewareFunc {
-	a := r.Access
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Set(ctxRoute, r.Path)
-			if a == public {
-				return next(c)
+			if r.SameSiteOnly && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site" {
+				return errCrossSite
 			}
-			if a == metricsReader {
-				if !s.mayReadMetrics(c) {
-					return errMetricsDenied
+			if answered, err := s.authorize(c, r.Access); answered || err != nil {
+				return err
+			}
+			if r.Limit != nil {
+				if err := s.checkLimit(c, r.Limit); err != nil {
+					return err
 				}
-				return next(c)
-			}
-			sess, ok := sessionOf(c)
-			if !ok {
-				if isSafeMethod(c.Request().Method) {
-					return c.Redirect(http.StatusSeeOther, loginURL(c.Request().URL.RequestURI()))
-				}
-				return errSignedOut
-			}
-			if !s.roles.Any(sess.Identity) {
-				s.recordDenied(c, "")
-				return &forbiddenError{route: routeOf(c)}
-			}
-			if a == uploader && !sess.Identity.HasRole(s.roles.Uploader) {
-				s.recordDenied(c, s.roles.Uploader)
-				return &forbiddenError{route: routeOf(c), role: s.roles.Uploader}
-			}
-			if a == auditor && !sess.Identity.HasRole(s.roles.Auditor) {
-				s.recordDenied(c, s.roles.Auditor)
-				return &forbiddenError{route: routeOf(c), role: s.roles.Auditor}
 			}
 			return next(c)
 		}
 	}
+}
+
+// authorize enforces an access level. answered is true when it has written the response
+// itself (a redirect to sign in).
+func (s *server) authorize(c echo.Context, a access) (answered bool, err error) {
+	switch a {
+	case public:
+		return false, nil
+	case metricsReader:
+		if !s.mayReadMetrics(c) {
+			return false, errMetricsDenied
+		}
+		return false, nil
+	}
+	sess, ok := sessionOf(c)
+	if !ok {
+		if isSafeMethod(c.Request().Method) {
+			return true, c.Redirect(http.StatusSeeOther, loginURL(c.Request().URL.RequestURI()))
+		}
+		return false, errSignedOut
+	}
+	if !s.roles.Any(sess.Identity) {
+		s.recordDenied(c, "")
+		return false, &forbiddenError{route: routeOf(c)}
+	}
+	if a == uploader && !sess.Identity.HasRole(s.roles.Uploader) {
+		s.recordDenied(c, s.roles.Uploader)
+		return false, &forbiddenError{route: routeOf(c), role: s.roles.Uploader}
+	}
+	if a == auditor && !sess.Identity.HasRole(s.roles.Auditor) {
+		s.recordDenied(c, s.roles.Auditor)
+		return false, &forbiddenError{route: routeOf(c), role: s.roles.Auditor}
+	}
+	return false, nil
 }

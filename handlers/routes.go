@@ -27,36 +27,48 @@ type route struct {
 	Path    string
 	Access  access
 	Handler echo.HandlerFunc
+	// Limit is the route's request budget (ratelimit.go); nil: none.
+	Limit *limit
+	// SameSiteOnly refuses a GET that another site started (Sec-Fetch-Site: cross-site): for
+	// GETs that act, such as downloads that are audited in the person's name.
+	SameSiteOnly bool
 }
+
+func newRoute(method, path string, a access, h echo.HandlerFunc) route {
+	return route{Method: method, Path: path, Access: a, Handler: h}
+}
+
+func (r route) limited(l *limit) route { r.Limit = l; return r }
+func (r route) sameSiteOnly() route    { r.SameSiteOnly = true; return r }
 
 // routes is every route the portal serves, in one list. The guard test walks this list.
 func (s *server) routes() []route {
 	rs := []route{
-		{http.MethodGet, "/healthz", public, s.healthz},
-		{http.MethodGet, "/readyz", public, s.readyz},
-		{http.MethodGet, "/metrics", metricsReader, s.metrics},
-		{http.MethodGet, "/static/*", public, s.static},
-		{http.MethodGet, "/auth/login", public, s.login},
-		{http.MethodGet, "/auth/callback", public, s.callback},
-		{http.MethodPost, "/auth/logout", public, s.logout},
-		{http.MethodGet, "/signed-out", public, s.signedOut},
+		newRoute(http.MethodGet, "/healthz", public, s.healthz),
+		newRoute(http.MethodGet, "/readyz", public, s.readyz),
+		newRoute(http.MethodGet, "/metrics", metricsReader, s.metrics),
+		newRoute(http.MethodGet, "/static/*", public, s.static),
+		newRoute(http.MethodGet, "/auth/login", public, s.login).limited(s.limits.auth),
+		newRoute(http.MethodGet, "/auth/callback", public, s.callback).limited(s.limits.auth),
+		newRoute(http.MethodPost, "/auth/logout", public, s.logout).limited(s.limits.auth),
+		newRoute(http.MethodGet, "/signed-out", public, s.signedOut),
 
-		{http.MethodGet, "/", anyRole, s.home},
-		{http.MethodGet, "/audit", anyRole, s.auditList},
-		{http.MethodGet, "/audit/export", anyRole, s.auditExport},
-		{http.MethodGet, "/audit/:seq", anyRole, s.auditDetail},
-		{http.MethodPost, "/audit/checkpoint", auditor, s.auditCheckpoint},
-		{http.MethodGet, "/settings/:id", uploader, s.setting},
-		{http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey},
-		{http.MethodPost, "/settings/:id/upload", uploader, s.upload},
-		{http.MethodGet, "/uploads/:id", anyRole, s.uploadPage},
-		{http.MethodPost, "/uploads/:id/confirm", uploader, s.confirm},
+		newRoute(http.MethodGet, "/", anyRole, s.home),
+		newRoute(http.MethodGet, "/audit", anyRole, s.auditList),
+		newRoute(http.MethodGet, "/audit/export", anyRole, s.auditExport).limited(s.limits.export).sameSiteOnly(),
+		newRoute(http.MethodGet, "/audit/:seq", anyRole, s.auditDetail),
+		newRoute(http.MethodPost, "/audit/checkpoint", auditor, s.auditCheckpoint).limited(s.limits.checkpoint),
+		newRoute(http.MethodGet, "/settings/:id", uploader, s.setting),
+		newRoute(http.MethodGet, "/settings/:id/public-key", uploader, s.publicKey).sameSiteOnly(),
+		newRoute(http.MethodPost, "/settings/:id/upload", uploader, s.upload).limited(s.limits.upload),
+		newRoute(http.MethodGet, "/uploads/:id", anyRole, s.uploadPage),
+		newRoute(http.MethodPost, "/uploads/:id/confirm", uploader, s.confirm).limited(s.limits.confirm),
 	}
 	if s.Sandbox != nil {
 		sandbox := echo.WrapHandler(s.Sandbox)
 		rs = append(rs,
-			route{http.MethodGet, "/_sandbox/*", public, sandbox},
-			route{http.MethodPost, "/_sandbox/*", public, sandbox},
+			newRoute(http.MethodGet, "/_sandbox/*", public, sandbox),
+			newRoute(http.MethodPost, "/_sandbox/*", public, sandbox),
 		)
 	}
 	return rs

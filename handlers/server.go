@@ -58,8 +58,9 @@ type Deps struct {
 
 type server struct {
 	Deps
-	roles auth.Roles
-	echo  *echo.Echo
+	roles  auth.Roles
+	echo   *echo.Echo
+	limits limits
 }
 
 // New builds the portal's handler.
@@ -71,9 +72,10 @@ func New(deps Deps) http.Handler {
 		deps.Metrics = metrics.New()
 	}
 	s := &server{
-		Deps:  deps,
-		roles: auth.Roles{Uploader: deps.Config.UploaderRole, Auditor: deps.Config.AuditorRole},
-		echo:  echo.New(),
+		Deps:   deps,
+		roles:  auth.Roles{Uploader: deps.Config.UploaderRole, Auditor: deps.Config.AuditorRole},
+		echo:   echo.New(),
+		limits: newLimits(deps.Now),
 	}
 	e := s.echo
 	e.HideBanner = true
@@ -88,8 +90,17 @@ func New(deps Deps) http.Handler {
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 
 	// Go's cross-origin protection refuses unsafe requests a browser marks as cross-site
-	// (Sec-Fetch-Site, Origin); the per-session token in checkCSRF covers older browsers.
-	return http.NewCrossOriginProtection().Handler(e)
+	// (Sec-Fetch-Site, Origin); the per-session token in checkCSRF covers older browsers. Its
+	// refusal is a page of ours, with the same security headers as every other.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := e.NewContext(r, w)
+		_ = s.securityHeaders(func(c echo.Context) error {
+			s.handleError(errCrossOrigin, c)
+			return nil
+		})(c)
+	}))
+	return cop.Handler(e)
 }
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies; otherwise the socket

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,6 +12,10 @@ import (
 var staticFiles = http.StripPrefix("/static/", http.FileServerFS(static.FS))
 
 func (s *server) static(c echo.Context) error {
+	// Files only: a folder's listing is nobody's business.
+	if p := c.Request().URL.Path; strings.HasSuffix(p, "/") {
+		return echo.ErrNotFound
+	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	staticFiles.ServeHTTP(c.Response(), c.Request())
 	return nil

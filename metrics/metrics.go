@@ -22,7 +22,11 @@ type Metrics struct {
 	auditAppend   prometheus.Histogram
 	signins       *prometheus.CounterVec
 	tokenExpiry   *prometheus.GaugeVec
+	rateLimited   *prometheus.CounterVec
 }
+
+// RateLimited counts a request refused by the named budget.
+func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
 // Upload and sign-in outcomes, pre-declared so a dashboard sees zeros, not gaps.
 var (
@@ -60,8 +64,12 @@ func New() *Metrics {
 			Name: "depportal_dep_token_expiry_timestamp_seconds",
 			Help: "Expiry of each Apple enrollment program token as last read from Intune (Unix seconds).",
 		}, []string{"token_name"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "depportal_rate_limited_total",
+			Help: "Requests refused with 429 because a budget was spent, by budget (auth, upload, confirm, export, checkpoint).",
+		}, []string{"limit"}),
 	}
-	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry,
+	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range uploadOutcomes {
 		m.uploads.WithLabelValues(o)
