@@ -40,9 +40,18 @@ type Options struct {
 	// SignInHTTPClient makes the token requests to the identity provider (tests capture the
 	// tokens it issues).
 	SignInHTTPClient *http.Client
+	// GraphHTTPClient makes the Graph calls, used as is (redirect policy included); graph's own
+	// client when nil. Tests close its idle connections before stopping the portal: in sandbox
+	// mode Graph is the portal's own port, and a spare connection on which no request was sent
+	// holds the server's shutdown for 5 s.
+	GraphHTTPClient *http.Client
 	// ReconcileDelays overrides the waits between read-backs of an upload whose outcome is
 	// unknown (tests make them short).
 	ReconcileDelays []time.Duration
+	// Now is the portal's clock: sign-in, sessions and their tokens, pages, renewals, the audit
+	// trail and Graph's Retry-After dates; time.Now when nil. Tests move it instead of sleeping.
+	// The server's timeouts and the sandbox tenant keep real time.
+	Now func() time.Time
 	// Sandbox tunes the embedded tenant; ignored in tenant mode.
 	Sandbox SandboxOptions
 }
@@ -84,6 +93,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if opts.Logs == nil {
 		opts.Logs = os.Stdout
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	logger := newLogger(cfg, opts.Logs)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
@@ -116,7 +128,7 @@ func (a *App) build(opts Options) error {
 		if clientCert, err = auth.ParseClientCertificate(cfg.ClientCertificatePEM); err != nil {
 			return fmt.Errorf("ENTRA_CLIENT_CERTIFICATE: %w", err)
 		}
-		if left := time.Until(clientCert.NotAfter()); left < 30*24*time.Hour {
+		if left := clientCert.NotAfter().Sub(opts.Now()); left < 30*24*time.Hour {
 			a.logger.Warn("the client certificate expires soon; upload a new one to the app registration", "not_after", clientCert.NotAfter())
 		}
 	}
@@ -130,6 +142,7 @@ func (a *App) build(opts Options) error {
 		GraphScope:            cfg.GraphScope(),
 		ClientCertificate:     clientCert,
 		HTTPClient:            opts.SignInHTTPClient,
+		Now:                   opts.Now,
 	}, a.db, cfg.SessionKey)
 	if err != nil {
 		return err
@@ -138,26 +151,29 @@ func (a *App) build(opts Options) error {
 		IdleTimeout:     cfg.SessionIdleTimeout,
 		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 		SecureCookies:   cfg.SecureCookies(),
+		Now:             opts.Now,
 	}, a.db, cfg.SessionKey, signIn)
 	if err != nil {
 		return err
 	}
 	intune, err := graph.New(graph.Config{
 		BaseURL:          cfg.GraphBaseURL,
+		HTTPClient:       opts.GraphHTTPClient,
 		Timeout:          cfg.GraphTimeout,
 		DepTokenEncoding: cfg.DepTokenEncoding,
 		Version:          a.version,
 		Observe:          a.metrics.GraphCall,
+		Now:              opts.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
-	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend})
+	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend, Now: opts.Now})
 	if err != nil {
 		return err
 	}
 	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: a.db, Audit: trail, SessionKey: cfg.SessionKey,
-		ReconcileDelays: opts.ReconcileDelays})
+		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now})
 	if err != nil {
 		return err
 	}
@@ -174,6 +190,7 @@ func (a *App) build(opts Options) error {
 		Audit:      trail,
 		AuditStore: a.db,
 		Sandbox:    a.sandbox.handler(),
+		Now:        opts.Now,
 	})
 	return nil
 }
