@@ -2,59 +2,20 @@ package auth_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
-
-// MustPostgresDB opens the local PostgreSQL in a fresh schema. Outside CI a missing server skips
-// with the reason; in CI (CI=true) it fails.
-func MustPostgresDB(tb testing.TB) (*store.DB, string) {
-	tb.Helper()
-	base := os.Getenv("DEPPORTAL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required in CI: %v", err)
-		}
-		tb.Skipf("no PostgreSQL reachable at %s (set DEPPORTAL_TEST_POSTGRES_URL): %v", base, err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "auth_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
-	url := base + "&search_path=" + schema
-	db, err := store.Open(context.Background(), url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db, url
-}
 
 // TestTwoInstancesRefreshOnce: two portal instances (their own pools, their own in-process
 // locks) get a 401 for the same session at once. Only one may redeem the rotating refresh
 // token; the other must pick up the new one instead of ending the session.
 func TestTwoInstancesRefreshOnce(t *testing.T) {
-	first, url := MustPostgresDB(t)
+	first, url := testkit.MustPostgres(t)
 	second, err := store.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/secret"
 )
 
@@ -21,7 +22,7 @@ const manySessions = 60
 // MustPostgresRig is the test rig on PostgreSQL, its pool at the size store.Open gives it.
 func MustPostgresRig(tb testing.TB) *rig {
 	tb.Helper()
-	db, _ := MustPostgresDB(tb)
+	db, _ := testkit.MustPostgres(tb)
 	op := newTestOP(tb)
 	clock := &testClock{now: time.Now()}
 	signIn, err := auth.NewSignIn(auth.SignInConfig{

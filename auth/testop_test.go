@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
@@ -277,16 +277,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func MustDB(tb testing.TB) *store.DB {
-	tb.Helper()
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(tb.TempDir(), "test.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
 var sessionKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newRig(tb testing.TB) *rig {
@@ -297,7 +287,7 @@ func newRig(tb testing.TB) *rig {
 func newRigWith(tb testing.TB, cert *auth.ClientCertificate) *rig {
 	tb.Helper()
 	op := newTestOP(tb)
-	db := MustDB(tb)
+	db := testkit.MustSQLite(tb)
 	clock := &testClock{now: time.Now()}
 	signIn, err := auth.NewSignIn(auth.SignInConfig{
 		Issuer:                op.issuer,
