@@ -135,11 +135,22 @@ func (s *Service) Upload(ctx context.Context, id string, v Viewer) (PendingRecor
 	if err != nil {
 		return PendingRecord{}, err
 	}
-	if p.Result.Outcome == Sending && s.now().After(p.ConsumedAt.Add(s.workTimeout+time.Minute)) {
-		p.Result.Outcome = Unknown
-		p.Result.Reconciled = "The portal stopped before it knew the outcome of this upload."
+	if s.working(p) && s.now().After(p.ConsumedAt.Add(s.workTimeout+time.Minute)) {
+		// The work cannot still be running: the portal stopped before it finished.
+		if p.Result.Outcome == Sending {
+			p.Result.Outcome = Unknown
+			p.Result.Reconciled = "The portal stopped before it knew the outcome of this upload."
+		}
+		p.Result.FinishedAt = p.ConsumedAt.Add(s.workTimeout)
 	}
 	return p, nil
+}
+
+// working reports whether a claimed upload's work has not finished: Intune's answer may be
+// known already (it is saved at once, for the duplicate check), but its audit records and the
+// read-back are not.
+func (s *Service) working(p PendingRecord) bool {
+	return !p.ConsumedAt.IsZero() && p.Result.FinishedAt.IsZero()
 }
 
 // UploadByIntent finds the upload of an upload.intent audit record, for the audit pages.
@@ -151,14 +162,14 @@ func (s *Service) UploadByIntent(ctx context.Context, intentSeq int64) (PendingR
 	return p, err
 }
 
-// AwaitUpload is Upload, waiting (up to max, or until ctx ends) while the upload is still
-// being sent: a second click or a reload shows the first click's result, not "in progress".
+// AwaitUpload is Upload, waiting (up to max, or until ctx ends) while the upload's work is not
+// finished: a second click or a reload shows the first click's whole result, not "in progress".
 func (s *Service) AwaitUpload(ctx context.Context, id string, v Viewer, max time.Duration) (PendingRecord, error) {
 	ctx, cancel := context.WithTimeout(ctx, max)
 	defer cancel()
 	for {
 		p, err := s.Upload(ctx, id, v)
-		if err != nil || p.Result.Outcome != Sending {
+		if err != nil || !s.working(p) {
 			return p, err
 		}
 		if sleepContext(ctx, 200*time.Millisecond) != nil {
