@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
@@ -45,31 +45,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
 // trailRig is a Trail with its clock, key and log.
 type trailRig struct {
 	*audit.Trail
 	Clock       *fakeClock
 	VerifierKey string
 	SignerKey   string
-	Log         *syncBuffer
+	Log         *testkit.LogBuffer
 	Observed    *atomic.Int64 // appends reported to Config.Observe
 }
 
@@ -86,7 +68,7 @@ func MustTrail(tb testing.TB, st audit.Store, every int64) *trailRig {
 
 func mustTrailWithKey(tb testing.TB, st audit.Store, every int64, skey, vkey string, clock *fakeClock) *trailRig {
 	tb.Helper()
-	logs, observed := &syncBuffer{}, &atomic.Int64{}
+	logs, observed := &testkit.LogBuffer{}, &atomic.Int64{}
 	tr, err := audit.New(audit.Config{
 		Store: st, SignerKey: skey, Now: clock.Now, CheckpointEvery: every, Poll: 2 * time.Millisecond,
 		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
@@ -501,12 +483,8 @@ func TestAuditTwoProcessesFormOneChain(t *testing.T) {
 		twoProcesses(t, a, b)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		a := MustPostgres(t)
-		var schema string
-		if err := a.SQL().QueryRow(`SELECT current_schema()`).Scan(&schema); err != nil {
-			t.Fatal(err)
-		}
-		twoProcesses(t, a, mustOpen(t, postgresURL()+"&search_path="+schema))
+		a, url := testkit.MustPostgres(t)
+		twoProcesses(t, a, mustOpen(t, url))
 	})
 }
 
@@ -549,14 +527,6 @@ func mustOpen(tb testing.TB, url string) *store.DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
-}
-
-// postgresURL is the server MustPostgres uses.
-func postgresURL() string {
-	if u := os.Getenv("DEPPORTAL_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 }
 
 func countCheckpoints(t *testing.T, db *store.DB) (sizes []int64) {
@@ -663,7 +633,7 @@ func countRecords(t *testing.T, db *store.DB) (n int) {
 // Fail closed: when the database refuses the write, Append says so and nothing is recorded.
 func TestAuditAppendFailsClosed(t *testing.T) {
 	t.Run("sqlite read-only", func(t *testing.T) {
-		db := MustSQLite(t)
+		db := testkit.MustSQLite(t)
 		tr := MustTrail(t, db, 100)
 		MustAppend(t, tr, audit.Entry{Type: audit.SignInSucceeded})
 		// One connection, switched to read-only: SQLite itself refuses every write on it.
@@ -680,7 +650,7 @@ func TestAuditAppendFailsClosed(t *testing.T) {
 		}
 	})
 	t.Run("sqlite closed", func(t *testing.T) {
-		db := MustSQLite(t)
+		db := testkit.MustSQLite(t)
 		tr := MustTrail(t, db, 100)
 		db.Close()
 		if _, err := tr.Append(context.Background(), audit.Entry{Type: audit.UploadIntent}); err == nil {
@@ -688,7 +658,7 @@ func TestAuditAppendFailsClosed(t *testing.T) {
 		}
 	})
 	t.Run("postgres insert revoked", func(t *testing.T) {
-		db := MustPostgres(t)
+		db, _ := testkit.MustPostgres(t)
 		tr := MustTrail(t, db, 100)
 		MustAppend(t, tr, audit.Entry{Type: audit.SignInSucceeded})
 		var schema string
@@ -704,7 +674,7 @@ func TestAuditAppendFailsClosed(t *testing.T) {
 		// The role may migrate (nothing is pending) and read, but not insert audit records.
 		mustExec(t, db, `GRANT USAGE, CREATE ON SCHEMA `+schema+` TO `+role)
 		mustExec(t, db, `GRANT SELECT ON ALL TABLES IN SCHEMA `+schema+` TO `+role)
-		limited := mustOpen(t, strings.Replace(postgresURL(), "postgres@", role+"@", 1)+"&search_path="+schema)
+		limited := mustOpen(t, strings.Replace(testkit.PostgresURL(), "postgres@", role+"@", 1)+"&search_path="+schema)
 		lt := mustTrailWithKey(t, limited, 100, tr.SignerKey, tr.VerifierKey, tr.Clock)
 		_, err := lt.Append(context.Background(), audit.Entry{Type: audit.UploadIntent})
 		if err == nil || !strings.Contains(err.Error(), "permission denied") {
@@ -959,7 +929,7 @@ func mustSignCheckpoint(tb testing.TB, signerKey string, size int64, h audit.Has
 // A trail written by another implementation of docs/audit-format.md verifies; its size also
 // makes the store's scans cross their batch boundaries (2,000 rows a query).
 func TestAuditVerifiesATrailWrittenFromTheDocs(t *testing.T) {
-	db := MustSQLite(t)
+	db := testkit.MustSQLite(t)
 	skey, vkey, _ := audit.GenerateKey("other.implementation/audit")
 	bulkRecords(t, db, 4500, skey, 2)
 	wantIntact(t, MustVerify(t, db, vkey), 4500, 2250)
@@ -996,7 +966,7 @@ func liveHeap() uint64 {
 // this quick under the race detector; BenchmarkExport runs 100,000.)
 func TestAuditExportMemoryIsFlat(t *testing.T) {
 	const n = 10_000
-	db := MustSQLite(t)
+	db := testkit.MustSQLite(t)
 	bulkRecords(t, db, n, "", 0)
 	for _, format := range []string{"csv", "jsonl"} {
 		w := &liveHeapWriter{}
@@ -1029,16 +999,19 @@ func benchmarkAppend(b *testing.B, db *store.DB) {
 
 // BenchmarkAppendSQLite measures one durable append (WAL, synchronous=FULL) including the
 // checkpoint every 100 records.
-func BenchmarkAppendSQLite(b *testing.B) { benchmarkAppend(b, MustSQLite(b)) }
+func BenchmarkAppendSQLite(b *testing.B) { benchmarkAppend(b, testkit.MustSQLite(b)) }
 
 // BenchmarkAppendPostgres measures one committed append under the advisory lock.
-func BenchmarkAppendPostgres(b *testing.B) { benchmarkAppend(b, MustPostgres(b)) }
+func BenchmarkAppendPostgres(b *testing.B) {
+	db, _ := testkit.MustPostgres(b)
+	benchmarkAppend(b, db)
+}
 
 // BenchmarkVerify1M builds a one-million-record SQLite trail once (bulk insert, a few tens of
 // seconds), then times Verify over it and the UI's queries against it.
 func BenchmarkVerify1M(b *testing.B) {
 	const n = 1_000_000
-	db := MustSQLite(b)
+	db := testkit.MustSQLite(b)
 	tr := MustTrail(b, db, 100)
 	began := time.Now()
 	bulkRecords(b, db, n, tr.SignerKey, 100) // and 10,000 checkpoints, as a real trail would have
@@ -1081,7 +1054,7 @@ func BenchmarkVerify1M(b *testing.B) {
 // TestAuditExportMemoryIsFlat).
 func BenchmarkExport(b *testing.B) {
 	const n = 100_000
-	db := MustSQLite(b)
+	db := testkit.MustSQLite(b)
 	bulkRecords(b, db, n, "", 0)
 	for _, format := range []string{"csv", "jsonl"} {
 		b.Run(format, func(b *testing.B) {

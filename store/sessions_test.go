@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
@@ -118,7 +119,7 @@ func TestRefreshSessionErrorRollsBack(t *testing.T) {
 // TestRefreshSessionSerialisesInstances: on PostgreSQL a second RefreshSession of the same
 // session, even from another pool, waits for the first to commit and then sees what it wrote.
 func TestRefreshSessionSerialisesInstances(t *testing.T) {
-	db := MustPostgres(t)
+	db, _ := testkit.MustPostgres(t)
 	MustStoredSession(t, db, "h1", "old")
 	ctx := context.Background()
 	inside := make(chan struct{})

@@ -2,71 +2,22 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
-// MustSQLite opens a fresh SQLite database in a temporary folder.
-func MustSQLite(tb testing.TB) *store.DB {
-	tb.Helper()
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(tb.TempDir(), "t.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
-// MustPostgres opens the local PostgreSQL server in a schema of its own. Outside CI a missing
-// server skips the test with the reason; in CI (CI=true) it fails.
-func MustPostgres(tb testing.TB) *store.DB {
-	tb.Helper()
-	base := os.Getenv("DEPPORTAL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required in CI: %v", err)
-		}
-		tb.Skipf("no PostgreSQL reachable at %s (set DEPPORTAL_TEST_POSTGRES_URL): %v", base, err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	db, err := store.Open(context.Background(), base+"&search_path="+schema)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
 func eachDatabase(t *testing.T, f func(t *testing.T, db *store.DB)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, MustSQLite(t)) })
-	t.Run("postgres", func(t *testing.T) { f(t, MustPostgres(t)) })
+	t.Run("sqlite", func(t *testing.T) { f(t, testkit.MustSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		db, _ := testkit.MustPostgres(t)
+		f(t, db)
+	})
 }
 
 func TestLoginIsSingleUse(t *testing.T) {
@@ -148,7 +99,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 }
 
 func TestSQLiteIsDurable(t *testing.T) {
-	db := MustSQLite(t)
+	db := testkit.MustSQLite(t)
 	var mode string
 	var sync int
 	db.SQL().QueryRow(`PRAGMA journal_mode`).Scan(&mode)
