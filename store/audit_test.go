@@ -27,13 +27,16 @@ import (
 	"github.com/depportal/depportal/store"
 )
 
-// fakeClock is the injected clock: tests move time, never sleep for it.
+// fakeClock is the injected clock: tests move time, never sleep for it. It counts its reads,
+// so a test can wait for a loop that polls it to have looked.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu    sync.Mutex
+	t     time.Time
+	reads atomic.Int64
 }
 
 func (c *fakeClock) Now() time.Time {
+	c.reads.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
@@ -555,7 +558,10 @@ func TestAuditCheckpoints(t *testing.T) {
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error)
 		go func() { done <- tr.Run(runCtx) }()
-		time.Sleep(20 * time.Millisecond) // several polls: nothing is due yet
+		// Several polls, each reading the clock and finding nothing due yet. The two before the
+		// third read have finished.
+		read := tr.Clock.reads.Load()
+		waitFor(t, "three polls of the clock", func() bool { return tr.Clock.reads.Load() >= read+3 })
 		if got := countCheckpoints(t, db); len(got) != 2 {
 			t.Errorf("checkpoints %v before an hour passed", got)
 		}
