@@ -132,6 +132,11 @@ func (a *App) build(opts Options) error {
 			a.logger.Warn("the client certificate expires soon; upload a new one to the app registration", "not_after", clientCert.NotAfter())
 		}
 	}
+	// The trail first: the packages that record before acting are built around it.
+	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend, Now: opts.Now})
+	if err != nil {
+		return fmt.Errorf("DEPPORTAL_AUDIT_SIGNING_KEY: %w", err)
+	}
 	signIn, err := auth.NewSignIn(auth.SignInConfig{
 		Issuer:                cfg.Issuer(),
 		TenantID:              cfg.TenantID,
@@ -152,6 +157,7 @@ func (a *App) build(opts Options) error {
 		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 		SecureCookies:   cfg.SecureCookies(),
 		Now:             opts.Now,
+		Audit:           trail,
 	}, a.db, cfg.SessionKey, signIn)
 	if err != nil {
 		return err
@@ -167,10 +173,6 @@ func (a *App) build(opts Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
-	}
-	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend, Now: opts.Now})
-	if err != nil {
-		return err
 	}
 	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: a.db, Audit: trail, SessionKey: cfg.SessionKey,
 		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now})

@@ -14,9 +14,9 @@ import (
 	"path/filepath"
 
 	"github.com/depportal/depportal/audit"
-	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/sandbox"
+	"github.com/depportal/depportal/secret"
 )
 
 // HasSandbox reports whether this build carries the embedded demo tenant.
@@ -60,7 +60,7 @@ func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger)
 	}
 	cfg.TenantID = sandbox.TenantID
 	cfg.ClientID = sandbox.ClientID
-	cfg.ClientSecret = auth.RandomToken() // both ends live in this process
+	cfg.ClientSecret = secret.RandomToken() // both ends live in this process
 	tenant, err := sandbox.NewTenant(sandbox.TenantConfig{
 		BaseURL:             cfg.PublicURL.String(),
 		DataDir:             cfg.DataDir,

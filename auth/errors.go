@@ -1,6 +1,9 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+	"regexp"
+)
 
 // Reason says which check refused a sign-in. The handler maps each to words a helpdesk person
 // understands; the log keeps the Reason and Detail.
@@ -29,17 +32,51 @@ const (
 	ReasonClaims          Reason = "id_token_claims"
 )
 
-// SignInError is a refused sign-in. Detail is for the log: it never holds a token.
+// SignInError is a refused sign-in. Detail is for the log: it never holds a token nor text
+// from the query.
 type SignInError struct {
 	Reason Reason
 	Detail string
+	// Transaction: the refusal came back on a sign-in this browser started (state and
+	// binding matched), so it is worth an audit record. Refusals before that are anyone's.
+	Transaction bool
+	// Code and AADSTS are the provider's error code (e.g. access_denied) and Entra's AADSTS
+	// number (e.g. "50105"), when the provider refused.
+	Code   string
+	AADSTS string
 }
 
 func (e *SignInError) Error() string {
-	if e.Detail == "" {
-		return "sign-in refused: " + string(e.Reason)
+	msg := "sign-in refused: " + string(e.Reason)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
 	}
-	return "sign-in refused: " + string(e.Reason) + ": " + e.Detail
+	if e.AADSTS != "" {
+		msg += " (AADSTS" + e.AADSTS + ")"
+	}
+	return msg
+}
+
+var (
+	providerCodePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	aadstsPattern       = regexp.MustCompile(`\bAADSTS(\d{4,9})\b`)
+)
+
+// providerCode keeps an OAuth error code only if it looks like one.
+func providerCode(code string) string {
+	if providerCodePattern.MatchString(code) {
+		return code
+	}
+	return "invalid_error_code"
+}
+
+// aadstsNumber finds Entra's error number in error_description; the rest of the text is
+// dropped.
+func aadstsNumber(description string) string {
+	if m := aadstsPattern.FindStringSubmatch(description); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 var (

@@ -23,6 +23,9 @@ type SessionConfig struct {
 	AbsoluteTimeout time.Duration
 	SecureCookies   bool // https: Secure and the __Host- prefix
 	Now             func() time.Time
+	// Audit records sign-ins and refusals (record.go); Start refuses to begin a session
+	// without it.
+	Audit Auditor
 }
 
 // touchEvery limits last-seen writes: the idle timeout is minutes, one write a minute suffices.

@@ -194,9 +194,9 @@ type Completed struct {
 // Complete handles the provider's redirect back: query is the callback's query string and
 // binding the browser's login cookie. Every failure is a *SignInError with its own Reason.
 func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values) (Completed, error) {
-	if code := query.Get("error"); code != "" {
-		return Completed{}, &SignInError{Reason: ReasonProvider, Detail: limit(code+": "+query.Get("error_description"), 300)}
-	}
+	// The state and the browser binding are checked before anything else, the provider's own
+	// refusal included: a refusal that does not belong to a sign-in this browser started is
+	// anyone's forgery, worth a log line (rate limited) but never an audit record.
 	state := query.Get("state")
 	if state == "" {
 		return Completed{}, &SignInError{Reason: ReasonStateMissing}
@@ -215,6 +215,12 @@ func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values)
 	if binding == "" || subtle.ConstantTimeCompare([]byte(hashHex(binding)), []byte(rec.BindingHash)) != 1 {
 		return Completed{}, &SignInError{Reason: ReasonStateMismatch}
 	}
+	if code := query.Get("error"); code != "" {
+		// Only the error code and Entra's AADSTS number are kept: error_description is free
+		// text anyone can write into the redirect.
+		return Completed{}, &SignInError{Reason: ReasonProvider, Transaction: true, Code: providerCode(code),
+			AADSTS: aadstsNumber(query.Get("error_description")), Detail: providerCode(code)}
+	}
 	plain, err := s.sealer.Open(rec.Sealed, []byte(stateHash))
 	if err != nil {
 		return Completed{}, fmt.Errorf("open sign-in transaction: %w", err)
@@ -224,11 +230,20 @@ func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values)
 		return Completed{}, fmt.Errorf("decode sign-in transaction: %w", err)
 	}
 
+	c, err := s.exchange(ctx, st, query.Get("code"))
+	var refused *SignInError
+	if errors.As(err, &refused) {
+		refused.Transaction = true // this browser's own sign-in: an audit record is due
+	}
+	return c, err
+}
+
+// exchange redeems the code of a checked sign-in transaction and verifies the ID token.
+func (s *SignIn) exchange(ctx context.Context, st loginState, code string) (Completed, error) {
 	p, err := s.discovered(ctx)
 	if err != nil {
 		return Completed{}, err
 	}
-	code := query.Get("code")
 	if code == "" {
 		return Completed{}, &SignInError{Reason: ReasonExchange, Detail: "the callback carried no code"}
 	}

@@ -197,10 +197,38 @@ func TestCodeWithoutVerifierRefused(t *testing.T) {
 
 func TestProviderErrorReported(t *testing.T) {
 	r := newRig(t)
-	_, err := r.signIn.Complete(context.Background(), "b", url.Values{"error": {"access_denied"}, "error_description": {"AADSTS50105: user not assigned"}})
+	authURL, err := r.signIn.Begin(context.Background(), "b", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(authURL)
+	_, err = r.signIn.Complete(context.Background(), "b", url.Values{"state": {u.Query().Get("state")},
+		"error": {"access_denied"}, "error_description": {"AADSTS50105: FORGED Hannah renewed Contoso ABM successfully"}})
 	var sie *auth.SignInError
-	if !errors.As(err, &sie) || sie.Reason != auth.ReasonProvider || !strings.Contains(sie.Detail, "AADSTS50105") {
-		t.Errorf("err = %v", err)
+	if !errors.As(err, &sie) || sie.Reason != auth.ReasonProvider || !sie.Transaction || sie.Code != "access_denied" || sie.AADSTS != "50105" {
+		t.Fatalf("err = %#v", err)
+	}
+	if strings.Contains(err.Error(), "FORGED") {
+		t.Errorf("free text from the query kept: %v", err)
+	}
+}
+
+// A provider "error" that does not belong to a sign-in this browser started is anyone's
+// forgery: refused before it is looked at, and not a transaction worth recording.
+func TestProviderErrorWithoutTransactionIsNotTrusted(t *testing.T) {
+	r := newRig(t)
+	authURL, _ := r.signIn.Begin(context.Background(), "victim", "/")
+	u, _ := url.Parse(authURL)
+	for name, q := range map[string]url.Values{
+		"no state":        {"error": {"access_denied"}},
+		"unknown state":   {"error": {"access_denied"}, "state": {"made-up"}},
+		"another browser": {"error": {"access_denied"}, "state": {u.Query().Get("state")}},
+	} {
+		_, err := r.signIn.Complete(context.Background(), "attacker", q)
+		var sie *auth.SignInError
+		if !errors.As(err, &sie) || sie.Reason == auth.ReasonProvider || sie.Transaction {
+			t.Errorf("%s: %#v", name, err)
+		}
 	}
 }
 

@@ -139,7 +139,7 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Go back, reload the page and send the form again.",
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
-	case errors.Is(err, audit.ErrUnavailable), errors.Is(err, renewal.ErrAuditUnavailable):
+	case errors.Is(err, audit.ErrUnavailable):
 		return views.Problem{
 			Status:  http.StatusServiceUnavailable,
 			Heading: "The audit trail cannot be written",

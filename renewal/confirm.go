@@ -222,7 +222,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		if rerr := s.store.ReleasePendingUpload(work, id, sealed); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("release pending upload: %w", rerr))
 		}
-		return p, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+		return p, unrecorded(err)
 	}
 	p.IntentSeq = rec.Seq
 	res := UploadResult{Outcome: Sending, SentAt: p.ConsumedAt, IntentSeq: rec.Seq}

@@ -307,8 +307,14 @@ func (s Session) entry(t audit.EventType) audit.Entry {
 	return audit.Entry{Type: t, Actor: s.Actor, Client: s.Client, RequestID: s.RequestID}
 }
 
-// ErrAuditUnavailable: the audit trail could not record the step, so it was not taken.
-var ErrAuditUnavailable = errors.New("the audit trail cannot be written")
+// unrecorded is the error of a step not taken because its audit record could not be written:
+// it wraps audit.ErrUnavailable whatever the Auditor returned.
+func unrecorded(err error) error {
+	if errors.Is(err, audit.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+}
 
 // Prepare checks the upload and, when no check fails, keeps it as a pending upload. Graph
 // errors (the setting or its key could not be read) are returned as they are.
@@ -408,7 +414,7 @@ func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fil
 		e.Verdicts = append(e.Verdicts, audit.Verdict{Check: c.Name, Result: audit.Result(c.Verdict), Message: c.Message})
 	}
 	if _, err := s.audit.Append(ctx, e); err != nil {
-		return fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+		return unrecorded(err)
 	}
 	return nil
 }

@@ -328,7 +328,7 @@ func TestNoIntentNoUpload(t *testing.T) {
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadIntent }
 	_, err := r.svc.Confirm(context.Background(), sess, rv.PendingID, nil)
-	if !errors.Is(err, renewal.ErrAuditUnavailable) || r.intune.uploads != 0 {
+	if !errors.Is(err, audit.ErrUnavailable) || r.intune.uploads != 0 {
 		t.Fatalf("err %v, uploads %d", err, r.intune.uploads)
 	}
 	// The review was not used up: once the trail works again, the person can go on.
@@ -342,7 +342,7 @@ func TestNoReviewRecordNoPendingUpload(t *testing.T) {
 	r, rec := newAuditedRig(t)
 	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadReviewed }
 	_, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: MustRead(t, "files", tokenFile)})
-	if !errors.Is(err, renewal.ErrAuditUnavailable) {
+	if !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
 	var n int
