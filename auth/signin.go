@@ -461,12 +461,6 @@ func describeOAuthError(err error) string {
 	return "token request failed"
 }
 
-// RandomToken returns 256 random bits, base64url.
-//
-// Deprecated: use secret.RandomToken. This stays only until app/sandbox.go calls that; then
-// it goes.
-func RandomToken() string { return secret.RandomToken() }
-
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
