@@ -115,6 +115,14 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 			Next:    "Try again in " + seconds(limited.retrySeconds()) + ".",
 			Actions: []views.Link{home},
 		}, slog.LevelWarn
+	case errors.Is(err, renewal.ErrTooManyPending):
+		return views.Problem{
+			Status:  http.StatusTooManyRequests,
+			Heading: "Too many checked files waiting",
+			Message: fmt.Sprintf("You have %d checked files waiting for confirmation. Nothing was checked by this request.", renewal.MaxPendingPerSession),
+			Next:    "Renew with one of the reviews you have open, or wait until they expire (10 minutes after each check).",
+			Actions: []views.Link{home},
+		}, slog.LevelWarn
 	case errors.Is(err, errCrossSite):
 		return views.Problem{
 			Status:  http.StatusForbidden,

@@ -2,7 +2,9 @@ package renewal_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,43 @@ func TestStaleSendingUploadIsShownUnknown(t *testing.T) {
 	}
 	if _, err := r.svc.Upload(context.Background(), rv.PendingID, renewal.Viewer{SessionHash: "someone-else", ObjectID: "x"}); err != renewal.ErrUploadNotFound {
 		t.Errorf("another person sees the upload: %v", err)
+	}
+}
+
+// One session cannot keep more than MaxPendingPerSession checked files waiting; the cap frees
+// up as they expire.
+func TestPendingUploadsPerSessionAreCapped(t *testing.T) {
+	r := newRig(t)
+	file := MustRead(t, "files", tokenFile)
+	for range renewal.MaxPendingPerSession {
+		r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
+	}
+	_, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: file})
+	if !errors.Is(err, renewal.ErrTooManyPending) {
+		t.Fatalf("review %d: %v", renewal.MaxPendingPerSession+1, err)
+	}
+	other := sess
+	other.Hash = "session-2"
+	if _, err := r.svc.Prepare(context.Background(), other, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: file}); err != nil {
+		t.Errorf("another session is held by this one's cap: %v", err)
+	}
+	r.clock.Advance(renewal.PendingTTL + time.Second)
+	if _, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: file}); err != nil {
+		t.Errorf("after the reviews expired: %v", err)
+	}
+}
+
+func TestCleanFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m": "Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m",
+		"abm\u202Egnp.p7m":       "abmgnp.p7m", // right-to-left override
+		"line\nbreak\x00.p7m":    "linebreak.p7m",
+		"  spaced.p7m ":          "spaced.p7m",
+		"bad\xffbyte.p7m":        "bad\uFFFDbyte.p7m",
+		strings.Repeat("é", 200): strings.Repeat("é", 127),
+	} {
+		if got := renewal.CleanFileName(in); got != want {
+			t.Errorf("CleanFileName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

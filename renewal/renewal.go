@@ -18,6 +18,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/deptoken"
@@ -31,7 +33,10 @@ const (
 	MaxFileSize      = 64 << 10 // a real token is about 3 KiB
 	PendingTTL       = 10 * time.Minute
 	DuplicateWindow  = 10 * time.Minute
-	StaleDownload    = 24 * time.Hour
+	// MaxPendingPerSession caps the checked files one session keeps waiting: a person needs
+	// one; a script could otherwise fill the database with sealed files.
+	MaxPendingPerSession = 5
+	StaleDownload        = 24 * time.Hour
 )
 
 // Intune is what a renewal needs from Microsoft Graph; *graph.Client implements it.
@@ -45,6 +50,8 @@ type Intune interface {
 type Store interface {
 	PutPendingUpload(ctx context.Context, p PendingRecord) error
 	PendingUpload(ctx context.Context, id string) (PendingRecord, error)
+	// CountPendingUploads counts a session's pending uploads still waiting at now.
+	CountPendingUploads(ctx context.Context, sessionHash string, now time.Time) (int, error)
 	// PendingUploadByIntent finds the upload whose upload.intent audit record is intentSeq.
 	PendingUploadByIntent(ctx context.Context, intentSeq int64) (PendingRecord, error)
 	// ClaimPendingUpload marks a pending upload as sending and takes its file out, atomically:
@@ -208,6 +215,32 @@ func NormalizeAppleID(raw string) (string, string) {
 	return id, ""
 }
 
+// MaxFileNameBytes bounds a file name as kept, shown and logged.
+const MaxFileNameBytes = 255
+
+// CleanFileName is the name a browser sent for the file, made safe to keep, show and log:
+// control and format characters (bidirectional overrides among them, which can make
+// "abm_token.p7m" display as something else) are dropped, and it is cut to MaxFileNameBytes
+// at a character boundary.
+func CleanFileName(name string) string {
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if len(name) > MaxFileNameBytes {
+		cut := MaxFileNameBytes
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut]
+	}
+	return name
+}
+
 // Validate checks the form before anything else happens.
 func (r Request) Validate() (Request, error) {
 	fe := FieldErrors{}
@@ -216,6 +249,7 @@ func (r Request) Validate() (Request, error) {
 	if msg != "" {
 		fe["apple_id"] = msg
 	}
+	r.FileName = CleanFileName(r.FileName)
 	switch {
 	case r.File == nil:
 		fe["token_file"] = "Choose the server token file (.p7m) you downloaded from Apple Business Manager."
@@ -307,6 +341,9 @@ func (s Session) entry(t audit.EventType) audit.Entry {
 	return audit.Entry{Type: t, Actor: s.Actor, Client: s.Client, RequestID: s.RequestID}
 }
 
+// ErrTooManyPending: the session already has MaxPendingPerSession checked files waiting.
+var ErrTooManyPending = fmt.Errorf("more than %d checked files waiting in one session", MaxPendingPerSession)
+
 // unrecorded is the error of a step not taken because its audit record could not be written:
 // it wraps audit.ErrUnavailable whatever the Auditor returned.
 func unrecorded(err error) error {
@@ -322,6 +359,12 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	req, err := req.Validate()
 	if err != nil {
 		return Review{}, err
+	}
+	// Held in the database, so the cap holds across instances.
+	if n, err := s.store.CountPendingUploads(ctx, sess.Hash, s.now()); err != nil {
+		return Review{}, err
+	} else if n >= MaxPendingPerSession {
+		return Review{}, ErrTooManyPending
 	}
 	// The setting and its public key are read side by side: one Graph round trip, not two.
 	var (

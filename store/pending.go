@@ -77,6 +77,14 @@ func (db *DB) PendingUpload(ctx context.Context, id string) (renewal.PendingReco
 	return scanPending(db.sql.QueryRowContext(ctx, `SELECT `+pendingColumns+` FROM pending_uploads WHERE id = $1`, id))
 }
 
+// CountPendingUploads counts the uploads a session checked that wait for confirmation now.
+func (db *DB) CountPendingUploads(ctx context.Context, sessionHash string, now time.Time) (int, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_uploads WHERE session_hash = $1 AND consumed_at = 0 AND expires_at > $2`,
+		sessionHash, micros(now)).Scan(&n)
+	return n, err
+}
+
 // PendingUploadByIntent finds the upload whose audit intent record is intentSeq.
 func (db *DB) PendingUploadByIntent(ctx context.Context, intentSeq int64) (renewal.PendingRecord, error) {
 	if intentSeq <= 0 {

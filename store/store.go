@@ -52,6 +52,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 				return nil, fmt.Errorf("create database folder: %w", err)
 			}
 		}
+		// Sessions, sealed files and the audit trail: readable by the portal's user alone.
+		// SQLite gives its -wal and -shm files the database file's permissions.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
+		f.Close()
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("restrict database file: %w", err)
+		}
 		// WAL lets readers run beside the one writer; synchronous=FULL because the audit trail
 		// promises that a committed record survives a power cut; IMMEDIATE write transactions
 		// take the write lock up front instead of failing on upgrade under contention.

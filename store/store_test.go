@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -106,5 +107,29 @@ func TestSQLiteIsDurable(t *testing.T) {
 	db.SQL().QueryRow(`PRAGMA synchronous`).Scan(&sync)
 	if mode != "wal" || sync != 2 {
 		t.Errorf("journal_mode=%s synchronous=%d, want wal and 2 (FULL)", mode, sync)
+	}
+}
+
+// The database holds sessions, sealed files and the audit trail: no other user may read it,
+// nor its write-ahead log.
+func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.db")
+	db, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.SQL().Exec(`INSERT INTO login_transactions (state_hash, binding_hash, sealed, expires_at) VALUES ('s', 'b', x'00', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"d.db", "d.db-wal", "d.db-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", name, perm)
+		}
 	}
 }
