@@ -10,7 +10,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
@@ -33,10 +33,8 @@ type httpPerson struct {
 }
 
 var (
-	authRequestIDField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
-	csrfField          = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	confirmForm        = regexp.MustCompile(`action="/uploads/([^"/]+)/confirm"`)
-	ackField           = regexp.MustCompile(`name="ack" value="([^"]+)"`)
+	confirmForm = regexp.MustCompile(`action="/uploads/([^"/]+)/confirm"`)
+	ackField    = regexp.MustCompile(`name="ack" value="([^"]+)"`)
 )
 
 func (h *httpPerson) do(req *http.Request) (*http.Response, string, error) {
@@ -69,35 +67,20 @@ func (h *httpPerson) follow(target string) (string, string, error) {
 	return "", "", fmt.Errorf("too many redirects")
 }
 
-func signInOverHTTP(base, persona string) (*httpPerson, error) {
-	jar, _ := cookiejar.New(nil)
-	h := &httpPerson{base: base, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	body, at, err := h.follow("/")
+// signInOverHTTP walks the sandbox sign-in as persona without a browser. It returns an error
+// instead of failing the test: the caller kills the portal first.
+func signInOverHTTP(tb testing.TB, base, persona string) (*httpPerson, error) {
+	b := testkit.NewBrowser(tb, base)
+	b.Client.Timeout = 10 * time.Second
+	home, _, err := testkit.SignIn(b, persona, "/")
 	if err != nil {
 		return nil, err
 	}
-	m := authRequestIDField.FindStringSubmatch(body)
-	if m == nil {
-		return nil, fmt.Errorf("no persona page at %s", at)
-	}
-	u, _ := url.Parse(at)
-	req, _ := http.NewRequest(http.MethodPost, base+u.Path, strings.NewReader(url.Values{"authRequestID": {m[1]}, "persona": {persona}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, _, err := h.do(req)
-	if err != nil {
-		return nil, err
-	}
-	home, _, err := h.follow(resp.Header.Get("Location"))
-	if err != nil {
-		return nil, err
-	}
-	c := csrfField.FindStringSubmatch(home)
-	if c == nil {
+	csrf, ok := testkit.CSRFToken(home.Body)
+	if !ok {
 		return nil, fmt.Errorf("signed in, but the start page has no form token")
 	}
-	h.csrf = c[1]
-	return h, nil
+	return &httpPerson{client: b.Client, base: base, csrf: csrf}, nil
 }
 
 // renew uploads and confirms one token file; errors are expected when the process dies.
@@ -143,7 +126,7 @@ func TestCrashesLoseNoAuditRecord(t *testing.T) {
 	var sent atomic.Int64
 	for round := range rounds {
 		p := startPortal(t, dataDir)
-		person, err := signInOverHTTP(p.URL, "hannah")
+		person, err := signInOverHTTP(t, p.URL, "hannah")
 		if err != nil {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()

@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 var (
@@ -57,25 +58,8 @@ func runTests(m *testing.M) int {
 type portal struct {
 	URL     string
 	DataDir string
-	out     *lockedBuffer
+	out     *testkit.LogBuffer
 	cmd     *exec.Cmd
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var listening = regexp.MustCompile(`msg="depportal listening" mode=sandbox url=(\S+)`)
@@ -95,7 +79,7 @@ func startPortal(tb testing.TB, dataDir string, env ...string) *portal {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testkit.LogBuffer{}
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -162,30 +146,10 @@ func MustStartPortal(tb testing.TB, env ...string) *portal {
 	return p
 }
 
-// chromiumPath finds Debian's Chromium. Outside CI its absence skips the browser tests with
-// the reason; in CI (CI=true) it is a failure.
-func chromiumPath(tb testing.TB) string {
-	tb.Helper()
-	candidates := []string{os.Getenv("DEPPORTAL_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("Chromium is required in CI but was not found at /usr/bin/chromium (apt-get install -y chromium)")
-	}
-	tb.Skip("Chromium not found at /usr/bin/chromium: browser tests skipped (apt-get install -y chromium to run them)")
-	return ""
-}
-
 // MustBrowser starts a headless Chromium with its own profile (its own cookies).
 func MustBrowser(tb testing.TB) context.Context {
 	tb.Helper()
-	path := chromiumPath(tb)
+	path := testkit.MustChromium(tb)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(tb.TempDir()),
