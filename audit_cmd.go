@@ -17,7 +17,7 @@ import (
 )
 
 const auditUsage = `usage:
-  depportal audit verify [--db URL] [--key VERIFIER_KEY ...] [--checkpoint FILE ...]
+  depportal audit verify [--db URL] [--key VERIFIER_KEY ...] [--checkpoint FILE ...] [--witness FILE ...]
   depportal audit export [--db URL] --format csv|jsonl [--since YYYY-MM-DD] [--until YYYY-MM-DD]
   depportal audit public-key        print the verifier key of the signing key serve uses
   depportal audit keygen [--name N] print a new signing key (for DEPPORTAL_AUDIT_SIGNING_KEY)
@@ -26,7 +26,8 @@ With no --db, the database serve would open (DEPPORTAL_DATABASE_URL, or ./data/d
 With no --key, the verifier of the key serve would sign with. Give --key more than once after a
 key rotation: old checkpoints stay verifiable with the old key. --checkpoint checks the trail
 against a signed checkpoint kept outside the database (the "note" of an "audit checkpoint" log
-line): it catches records deleted together with the checkpoints that covered them.
+line): it catches records deleted together with the checkpoints that covered them. --witness
+checks every checkpoint of a DEPPORTAL_AUDIT_WITNESS file the same way.
 `
 
 // multiFlag collects a repeated string flag.
@@ -45,9 +46,10 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	flags.SetOutput(stderr)
 	flags.Usage = func() { fmt.Fprint(stderr, auditUsage) }
 	db := flags.String("db", "", "database URL (sqlite:PATH or postgres://…)")
-	var keys, checkpoints multiFlag
+	var keys, checkpoints, witnesses multiFlag
 	flags.Var(&keys, "key", "verifier key (repeatable)")
 	flags.Var(&checkpoints, "checkpoint", "file holding a signed checkpoint kept elsewhere (repeatable)")
+	flags.Var(&witnesses, "witness", "a DEPPORTAL_AUDIT_WITNESS file: every checkpoint in it must match the trail (repeatable)")
 	format := flags.String("format", "", "csv or jsonl")
 	since := flags.String("since", "", "first day, YYYY-MM-DD (UTC)")
 	until := flags.String("until", "", "last day, YYYY-MM-DD (UTC), included")
@@ -96,24 +98,45 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintln(stderr, "depportal audit verify:", report.String())
 			return exitCode(1)
 		}
+		type outside struct{ from, note string }
+		var notes []outside
 		for _, path := range checkpoints {
 			note, err := os.ReadFile(path)
 			if err != nil {
 				fmt.Fprintln(stderr, "depportal audit verify:", err)
 				return exitCode(2)
 			}
-			problem, err := audit.VerifyCheckpoint(ctx, st, string(note), keys...)
+			notes = append(notes, outside{path, string(note)})
+		}
+		for _, path := range witnesses {
+			f, err := os.Open(path)
+			if err != nil {
+				fmt.Fprintln(stderr, "depportal audit verify:", err)
+				return exitCode(2)
+			}
+			ws, err := audit.WitnessedNotes(f)
+			f.Close()
+			if err != nil {
+				fmt.Fprintf(stderr, "depportal audit verify: %s: %v\n", path, err)
+				return exitCode(2)
+			}
+			for i, n := range ws {
+				notes = append(notes, outside{fmt.Sprintf("%s (checkpoint %d of %d)", path, i+1, len(ws)), n})
+			}
+		}
+		for _, o := range notes {
+			problem, err := audit.VerifyCheckpoint(ctx, st, o.note, keys...)
 			if err != nil {
 				return err
 			}
 			if problem != nil {
-				fmt.Fprintf(stderr, "depportal audit verify: against %s: broken at %s\n", path, problem.String())
+				fmt.Fprintf(stderr, "depportal audit verify: against %s: broken at %s\n", o.from, problem.String())
 				return exitCode(1)
 			}
 		}
 		fmt.Fprintln(stdout, report.String())
-		if len(checkpoints) > 0 {
-			fmt.Fprintf(stdout, "and consistent with %d checkpoint(s) kept outside the database\n", len(checkpoints))
+		if len(notes) > 0 {
+			fmt.Fprintf(stdout, "and consistent with %d checkpoint(s) kept outside the database\n", len(notes))
 		}
 		return nil
 	case "export":

@@ -19,6 +19,7 @@ import (
 	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/store"
 )
 
@@ -318,5 +319,57 @@ func TestAuditCommands(t *testing.T) {
 	// Usage errors exit 2.
 	if err := run(context.Background(), []string{"depportal", "audit", "export", "--format", "xml"}, getenv, nil, io.Discard, io.Discard); !errors.As(err, &code) || code != 2 {
 		t.Errorf("bad format: %v", err)
+	}
+}
+
+// TestWitnessCatchesACutTail: the portal copies every signed checkpoint to the witness file;
+// after the last records are deleted together with every checkpoint in the database, verify
+// alone passes, and verify --witness catches it.
+func TestWitnessCatchesACutTail(t *testing.T) {
+	dir := t.TempDir()
+	witness := filepath.Join(t.TempDir(), "witness.jsonl")
+	env := map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_AUDIT_WITNESS": witness}
+	base, stop, out := MustServe(t, env)
+	for _, persona := range []string{"hannah", "avery", "hannah"} {
+		testkit.MustSignIn(t, testkit.NewBrowser(t, base), persona, "/")
+	}
+	if err := stop(); err != nil { // the shutdown's checkpoint covers the three sign-ins
+		t.Fatalf("stop: %v\n%s", err, out.String())
+	}
+	raw, err := os.ReadFile(witness)
+	if err != nil {
+		t.Fatalf("no witness file: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(string(raw), "\n"); n < 2 {
+		t.Fatalf("witness holds %d checkpoints, want the start's and the shutdown's:\n%s", n, raw)
+	}
+	if fi, _ := os.Stat(witness); fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("witness file mode %v", fi.Mode().Perm())
+	}
+	getenv := func(k string) string { return map[string]string{"DEPPORTAL_DATA_DIR": dir}[k] }
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"depportal", "audit", "verify", "--witness", witness}, getenv, nil, &stdout, &stderr); err != nil {
+		t.Fatalf("verify --witness before tampering: %v %s", err, stderr.String())
+	}
+
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "depportal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{`DROP TRIGGER IF EXISTS audit_records_no_delete`, `DROP TRIGGER IF EXISTS audit_checkpoints_no_delete`,
+		`DELETE FROM audit_records WHERE seq = (SELECT MAX(seq) FROM audit_records)`, `DELETE FROM audit_checkpoints`} {
+		if _, err := db.SQL().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stderr.Reset()
+	if err := run(context.Background(), []string{"depportal", "audit", "verify"}, getenv, nil, io.Discard, &stderr); err != nil {
+		t.Fatalf("without the witness the cut is invisible: %v %s", err, stderr.String())
+	}
+	err = run(context.Background(), []string{"depportal", "audit", "verify", "--witness", witness}, getenv, nil, io.Discard, &stderr)
+	var cut exitCode
+	if !errors.As(err, &cut) || cut != 1 || !strings.Contains(stderr.String(), "tail truncated") {
+		t.Errorf("verify --witness after the cut: %v %q", err, stderr.String())
 	}
 }

@@ -133,7 +133,12 @@ func (a *App) build(opts Options) error {
 		}
 	}
 	// The trail first: the packages that record before acting are built around it.
-	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend, Now: opts.Now})
+	witnesses, err := audit.ParseWitnesses(cfg.AuditWitness, nil)
+	if err != nil {
+		return fmt.Errorf("DEPPORTAL_AUDIT_WITNESS: %w", err)
+	}
+	trail, err := audit.New(audit.Config{Store: a.db, SignerKey: cfg.AuditSigningKey, Logger: a.logger, Observe: a.metrics.AuditAppend, Now: opts.Now,
+		Witnesses: witnesses, OnWitness: func(_ audit.Witness, err error) { a.metrics.AuditWitnessed(err) }})
 	if err != nil {
 		return fmt.Errorf("DEPPORTAL_AUDIT_SIGNING_KEY: %w", err)
 	}

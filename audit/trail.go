@@ -24,6 +24,12 @@ type Config struct {
 	// checkpoints they signed must still verify.
 	OldVerifierKeys []string
 
+	// Witnesses get a copy of every checkpoint as it is signed (witness.go). A delivery runs
+	// beside the portal, bounded in time, and never holds anything up; OnWitness hears how
+	// each went (metrics).
+	Witnesses []Witness
+	OnWitness func(w Witness, err error)
+
 	CheckpointEvery    int64         // sign a checkpoint every this many records; 0: 100
 	CheckpointInterval time.Duration // and at least this often, even when idle; 0: one hour
 	Poll               time.Duration // how often Run looks at the clock; 0: one minute
@@ -52,6 +58,10 @@ type Trail struct {
 
 	statusMu sync.Mutex
 	status   Status
+
+	witnesses  []Witness
+	onWitness  func(Witness, error)
+	delivering sync.WaitGroup // witness deliveries in flight; Close waits for them
 }
 
 // Status is what the UI banner shows: did the chain verify when it was last checked?
@@ -91,6 +101,7 @@ func New(cfg Config) (*Trail, error) {
 	t := &Trail{
 		store: cfg.Store, signer: signer, verifiers: verifiers, vkeys: vkeys, vkey: vkey, log: cfg.Logger, now: cfg.Now, observe: cfg.Observe,
 		every: cfg.CheckpointEvery, interval: cfg.CheckpointInterval, poll: cfg.Poll,
+		witnesses: cfg.Witnesses, onWitness: cfg.OnWitness,
 	}
 	if t.log == nil {
 		t.log = slog.Default()
@@ -176,6 +187,13 @@ func (t *Trail) Close(ctx context.Context) error {
 	}
 	t.closed = true
 	_, err := t.Checkpoint(ctx)
+	// The shutdown's checkpoint is the one a witness most needs.
+	done := make(chan struct{})
+	go func() { t.delivering.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	return err
 }
 
@@ -286,7 +304,27 @@ func (t *Trail) checkpoint(ctx context.Context, head Head) (Checkpoint, error) {
 	// checkpoint rows (with the records after them) detectable.
 	t.log.LogAttrs(ctx, slog.LevelInfo, "audit checkpoint", slog.Int64("size", c.Size),
 		slog.String("hash", c.Hash.String()), slog.String("note", c.Note))
+	t.witness(c)
 	return c, nil
+}
+
+// witness hands c to every witness, each on its own goroutine and deadline: a slow or broken
+// witness is logged and counted, never waited for (but Close waits for the last ones).
+func (t *Trail) witness(c Checkpoint) {
+	for _, w := range t.witnesses {
+		t.delivering.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
+			defer cancel()
+			err := w.Witness(ctx, c)
+			if err != nil {
+				t.log.LogAttrs(ctx, slog.LevelError, "audit witness failed", slog.String("witness", w.String()),
+					slog.Int64("size", c.Size), slog.String("error", err.Error()))
+			}
+			if t.onWitness != nil {
+				t.onWitness(w, err)
+			}
+		})
+	}
 }
 
 // verifySince checks the previous checkpoint's signature, that the record it covers last is

@@ -77,6 +77,10 @@ type Config struct {
 	MetricsToken    string         // bearer token that opens /metrics from anywhere
 	MetricsNetworks []netip.Prefix // client networks that may read /metrics without it
 
+	// AuditWitness is where signed checkpoints are copied as they are made: file paths and
+	// https URLs, comma-separated (DEPPORTAL_AUDIT_WITNESS; the audit package reads it).
+	AuditWitness string
+
 	// SandboxFaults plays Intune's bad days in the sandbox (DEPPORTAL_SANDBOX_FAULTS).
 	SandboxFaults string
 
@@ -147,6 +151,7 @@ var Variables = []Variable{
 	{"DEPPORTAL_DATABASE_URL", "sqlite file ./data/depportal.db", "sqlite:PATH or postgres://… for sessions and the audit trail."},
 	{"DEPPORTAL_SESSION_KEY", "generated into ./data/ in sandbox", "32 random bytes, base64 (openssl rand -base64 32). Required with ENTRA_*."},
 	{"DEPPORTAL_AUDIT_SIGNING_KEY", "generated into ./data/ in sandbox", "Ed25519 key that signs audit checkpoints (depportal audit keygen). Required with ENTRA_*."},
+	{"DEPPORTAL_AUDIT_WITNESS", "(none)", "Where each signed audit checkpoint is copied as it is made: file paths (one JSON line each) and/or https URLs (POSTed), comma-separated. Failures are logged and counted, never blocking."},
 	{"DEPPORTAL_UPLOADER_ROLE", "DepToken.Upload", "App role that may renew tokens."},
 	{"DEPPORTAL_AUDITOR_ROLE", "DepToken.Audit", "App role that may read the audit trail."},
 	{"DEPPORTAL_SESSION_IDLE_TIMEOUT", "30m", "A session ends after this long without a request."},
@@ -252,6 +257,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.publicURLFromListener = true
 	}
 	c.SandboxFaults = get("DEPPORTAL_SANDBOX_FAULTS")
+	c.AuditWitness = get("DEPPORTAL_AUDIT_WITNESS")
 
 	if raw := get("DEPPORTAL_SESSION_KEY"); raw != "" {
 		key, err := DecodeKey(raw)

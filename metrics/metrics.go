@@ -23,6 +23,16 @@ type Metrics struct {
 	signins       *prometheus.CounterVec
 	tokenExpiry   *prometheus.GaugeVec
 	rateLimited   *prometheus.CounterVec
+	witness       *prometheus.CounterVec
+}
+
+// AuditWitnessed counts a checkpoint delivery to a witness.
+func (m *Metrics) AuditWitnessed(err error) {
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.witness.WithLabelValues(result).Inc()
 }
 
 // RateLimited counts a request refused by the named budget.
@@ -68,8 +78,12 @@ func New() *Metrics {
 			Name: "depportal_rate_limited_total",
 			Help: "Requests refused with 429 because a budget was spent, by budget (auth, upload, confirm, export, checkpoint).",
 		}, []string{"limit"}),
+		witness: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "depportal_audit_witness_total",
+			Help: "Signed audit checkpoints handed to a witness (DEPPORTAL_AUDIT_WITNESS), by result (ok, failed).",
+		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry, m.rateLimited,
+	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry, m.rateLimited, m.witness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range uploadOutcomes {
 		m.uploads.WithLabelValues(o)
@@ -77,6 +91,8 @@ func New() *Metrics {
 	for _, o := range signinOutcomes {
 		m.signins.WithLabelValues(o)
 	}
+	m.witness.WithLabelValues("ok")
+	m.witness.WithLabelValues("failed")
 	return m
 }
 
