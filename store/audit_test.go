@@ -147,6 +147,7 @@ func everyEventType() []audit.Entry {
 }
 
 func TestAuditRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		tr := MustTrail(t, db, 100)
@@ -206,6 +207,7 @@ func TestAuditRoundTripsEveryField(t *testing.T) {
 // Time never runs backwards along the chain, so a time range is a seq range (see the store's
 // queries); a clock stepped back gets the previous record's time.
 func TestAuditTimeNeverRunsBackwards(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 100)
 		first := MustAppend(t, tr, audit.Entry{Type: audit.SignInSucceeded})
@@ -222,6 +224,7 @@ func TestAuditTimeNeverRunsBackwards(t *testing.T) {
 }
 
 func TestAuditRefusesUpdatesAndDeletes(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 1)
 		MustAppend(t, tr, audit.Entry{Type: audit.SignInSucceeded})
@@ -286,6 +289,7 @@ func rewrite(t *testing.T, db *store.DB, seq int64, rehash bool, edit func(r *au
 }
 
 func TestAuditTamperingIsDetected(t *testing.T) {
+	t.Parallel()
 	// Each case starts from 20 records with a checkpoint every 5 (at 5, 10, 15 and 20).
 	cases := []struct {
 		name   string
@@ -341,6 +345,7 @@ func TestAuditTamperingIsDetected(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			eachDatabase(t, func(t *testing.T, db *store.DB) {
 				tr := MustTrail(t, db, 5)
 				for i := range 20 {
@@ -357,6 +362,7 @@ func TestAuditTamperingIsDetected(t *testing.T) {
 }
 
 func TestAuditWrongVerifierKey(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 5)
 		for range 12 {
@@ -373,6 +379,7 @@ func TestAuditWrongVerifierKey(t *testing.T) {
 // After a key rotation the old checkpoints verify with the old verifier key, for Verify and for
 // the trail's own check when it signs the next checkpoint.
 func TestAuditKeyRotation(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		old := MustTrail(t, db, 5)
 		for range 12 {
@@ -402,6 +409,7 @@ func TestAuditKeyRotation(t *testing.T) {
 // A checkpoint kept outside the database catches the last records deleted together with the
 // checkpoints stored beside them, which leaves a trail consistent on its own.
 func TestAuditCheckpointKeptElsewhere(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		tr := MustTrail(t, db, 5)
@@ -436,6 +444,7 @@ func TestAuditCheckpointKeptElsewhere(t *testing.T) {
 
 // The banner: the trail re-checks the records since the last checkpoint whenever it signs one.
 func TestAuditLastVerifiedShowsABreak(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		tr := MustTrail(t, db, 5)
@@ -470,6 +479,7 @@ func TestAuditLastVerifiedShowsABreak(t *testing.T) {
 }
 
 func TestAuditConcurrentAppendsFormOneChain(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 100)
 		appendConcurrently(t, []*trailRig{tr}, 8, 50)
@@ -480,6 +490,7 @@ func TestAuditConcurrentAppendsFormOneChain(t *testing.T) {
 // Two pools on one database stand in for two portal processes: only the database's lock
 // (BEGIN IMMEDIATE on SQLite, the advisory lock on PostgreSQL) keeps them in one chain.
 func TestAuditTwoProcessesFormOneChain(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		path := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
 		a, b := mustOpen(t, path), mustOpen(t, path)
@@ -544,6 +555,7 @@ func countCheckpoints(t *testing.T, db *store.DB) (sizes []int64) {
 }
 
 func TestAuditCheckpoints(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		tr := MustTrail(t, db, 10)
@@ -597,6 +609,7 @@ func TestAuditCheckpoints(t *testing.T) {
 }
 
 func TestAuditEmptyTrailIsCheckpointed(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 10)
 		ctx, stop := context.WithCancel(context.Background())
@@ -638,6 +651,7 @@ func countRecords(t *testing.T, db *store.DB) (n int) {
 
 // Fail closed: when the database refuses the write, Append says so and nothing is recorded.
 func TestAuditAppendFailsClosed(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite read-only", func(t *testing.T) {
 		db := testkit.MustSQLite(t)
 		tr := MustTrail(t, db, 100)
@@ -745,6 +759,7 @@ func filters(recs []audit.Record) map[string]audit.Filter {
 }
 
 func TestAuditQueryPagesNewestFirst(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		tr := MustTrail(t, db, 1000)
 		recs := populate(t, tr, 60)
@@ -785,6 +800,7 @@ func TestAuditQueryPagesNewestFirst(t *testing.T) {
 }
 
 func TestAuditExport(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		tr := MustTrail(t, db, 1000)
@@ -935,6 +951,7 @@ func mustSignCheckpoint(tb testing.TB, signerKey string, size int64, h audit.Has
 // A trail written by another implementation of docs/audit-format.md verifies; its size also
 // makes the store's scans cross their batch boundaries (2,000 rows a query).
 func TestAuditVerifiesATrailWrittenFromTheDocs(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	skey, vkey, _ := audit.GenerateKey("other.implementation/audit")
 	bulkRecords(t, db, 4500, skey, 2)
@@ -971,6 +988,7 @@ func liveHeap() uint64 {
 // where it started, where holding the records would take about 1.5 kB each. (10,000 records keep
 // this quick under the race detector; BenchmarkExport runs 100,000.)
 func TestAuditExportMemoryIsFlat(t *testing.T) {
+	// Not parallel: other tests' allocations would count as this export's.
 	const n = 10_000
 	db := testkit.MustSQLite(t)
 	bulkRecords(t, db, n, "", 0)
