@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
 )
 
 // MustRecords returns the audit records of one type, oldest first.
 func MustRecords(tb testing.TB, p *testPortal, t audit.EventType) []audit.Record {
 	tb.Helper()
-	recs, _, err := p.trail.Query(context.Background(), audit.Filter{Type: t}, 500, 0)
+	recs, _, err := p.app.Trail().Query(context.Background(), audit.Filter{Type: t}, 500, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,21 +47,21 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 		t.Errorf("signin.succeeded = %+v", in)
 	}
 
-	MustSignIn(t, p.browser(t), "eve", "/")
+	testkit.MustSignIn(t, p.browser(t), "eve", "/")
 	if r := MustOneRecord(t, p, audit.SignInRefused); !strings.Contains(r.Reason, "wrong_tenant") || r.Outcome != audit.Failure {
 		t.Errorf("signin.refused = %+v", r)
 	}
 
-	MustSignIn(t, p.browser(t), "nora", "/")
+	testkit.MustSignIn(t, p.browser(t), "nora", "/")
 	if r := MustOneRecord(t, p, audit.AccessDenied); r.Route != "GET /" || r.Actor.Name != "Nora Norole" || !strings.Contains(r.Reason, "no portal role") {
 		t.Errorf("access.denied = %+v", r)
 	}
 
 	// A renewal: reviewed, intent, succeeded.
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if got := hannah.confirm(review); got.status != http.StatusOK {
-		t.Fatalf("renewal: %d", got.status)
+	review := postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := confirmReview(t, hannah, review); got.Status != http.StatusOK {
+		t.Fatalf("renewal: %d", got.Status)
 	}
 	rv := MustOneRecord(t, p, audit.UploadReviewed)
 	if rv.Setting.ID != abmSoon || rv.Setting.Name != "Contoso ABM" || rv.AppleID != "abm-admin@contoso.com" ||
@@ -78,16 +79,16 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 
 	// Intune refuses a file: upload.failed with Graph's identifiers.
 	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
-	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
-	hannah.confirm(review, ackAll(review)...)
+	review = postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	confirmReview(t, hannah, review, ackAll(review)...)
 	if r := MustOneRecord(t, p, audit.UploadFailed); r.Graph.Status != 400 || r.Graph.Code == "" || r.Graph.ActivityID == "" || r.IntentSeq == 0 || r.Outcome != audit.Failure {
 		t.Errorf("upload.failed = %+v", r)
 	}
 
 	// The answer never comes: upload.unknown.
 	p.tenant.Graph.InjectFault(sandbox.OpUpload, sandbox.Fault{Drop: true})
-	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	hannah.confirm(review, ackAll(review)...)
+	review = postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	confirmReview(t, hannah, review, ackAll(review)...)
 	unknown := MustOneRecord(t, p, audit.UploadUnknown)
 	if unknown.Outcome != audit.Unknown || unknown.IntentSeq == 0 {
 		t.Errorf("upload.unknown = %+v", unknown)
@@ -98,12 +99,12 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 		t.Errorf("upload.reconciled = %+v", r)
 	}
 
-	hannah.get("/settings/" + abmSoon + "/public-key")
+	hannah.Get("/settings/" + abmSoon + "/public-key")
 	if r := MustOneRecord(t, p, audit.PublicKeyDownloaded); r.Setting.ID != abmSoon {
 		t.Errorf("publickey.downloaded = %+v", r)
 	}
 
-	hannah.get("/audit/export?format=csv")
+	hannah.Get("/audit/export?format=csv")
 	if r := MustOneRecord(t, p, audit.AuditExported); !strings.Contains(r.Reason, "format=csv") || r.Actor.Name != "Hannah Helpdesk" {
 		t.Errorf("audit.exported = %+v", r)
 	}
@@ -118,30 +119,30 @@ func TestAuditorSeesEverythingUploaderOnlyOwn(t *testing.T) {
 	p := newTestPortal(t, nil)
 	signedInHannah(t, p)
 	avery := p.browser(t)
-	MustSignIn(t, avery, "avery", "/")
-	MustSignIn(t, p.browser(t), "nora", "/")
+	testkit.MustSignIn(t, avery, "avery", "/")
+	testkit.MustSignIn(t, p.browser(t), "nora", "/")
 
-	all := avery.get("/audit")
+	all := avery.Get("/audit")
 	for _, want := range []string{"Hannah Helpdesk", "Avery Auditor", "Nora Norole", "access.denied", "hash chain"} {
-		if !strings.Contains(strings.ToLower(all.body), strings.ToLower(want)) {
+		if !strings.Contains(strings.ToLower(all.Body), strings.ToLower(want)) {
 			t.Errorf("auditor's view lacks %q", want)
 		}
 	}
 	hannah, _ := signedInHannah(t, p)
-	own := hannah.get("/audit")
-	if own.status != http.StatusOK || strings.Contains(own.body, "Avery Auditor") || strings.Contains(own.body, "Nora Norole") || !strings.Contains(own.body, "You see your own records") {
-		t.Errorf("uploader's view: %d\n%s", own.status, own.body)
+	own := hannah.Get("/audit")
+	if own.Status != http.StatusOK || strings.Contains(own.Body, "Avery Auditor") || strings.Contains(own.Body, "Nora Norole") || !strings.Contains(own.Body, "You see your own records") {
+		t.Errorf("uploader's view: %d\n%s", own.Status, own.Body)
 	}
 	// Not even by asking for someone else, or opening their record directly.
 	nora := MustOneRecord(t, p, audit.AccessDenied)
-	if got := hannah.get("/audit?actor=" + nora.Actor.ObjectID); strings.Contains(got.body, "Nora Norole") {
+	if got := hannah.Get("/audit?actor=" + nora.Actor.ObjectID); strings.Contains(got.Body, "Nora Norole") {
 		t.Error("uploader read another person's records through the filter")
 	}
-	if got := hannah.get("/audit/" + itoa(nora.Seq)); got.status != http.StatusNotFound {
-		t.Errorf("uploader opened another person's record: %d", got.status)
+	if got := hannah.Get("/audit/" + itoa(nora.Seq)); got.Status != http.StatusNotFound {
+		t.Errorf("uploader opened another person's record: %d", got.Status)
 	}
-	if got := avery.get("/audit/" + itoa(nora.Seq)); got.status != http.StatusOK || !strings.Contains(got.body, "missing") && !strings.Contains(got.body, "no portal role") {
-		t.Errorf("auditor detail: %d", got.status)
+	if got := avery.Get("/audit/" + itoa(nora.Seq)); got.Status != http.StatusOK || !strings.Contains(got.Body, "missing") && !strings.Contains(got.Body, "no portal role") {
+		t.Errorf("auditor detail: %d", got.Status)
 	}
 }
 
@@ -151,40 +152,40 @@ func TestAuditFiltersAndExport(t *testing.T) {
 	p := newTestPortal(t, nil)
 	hannah, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	hannah.confirm(review)
+	review := postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	confirmReview(t, hannah, review)
 	avery := p.browser(t)
-	MustSignIn(t, avery, "avery", "/")
+	testkit.MustSignIn(t, avery, "avery", "/")
 
-	got := avery.get("/audit?type=upload.succeeded")
-	if strings.Count(got.body, "<code>upload.succeeded</code>") != 1 || strings.Contains(got.body, "<code>signin.succeeded</code>") {
-		t.Errorf("type filter:\n%s", got.body)
+	got := avery.Get("/audit?type=upload.succeeded")
+	if strings.Count(got.Body, "<code>upload.succeeded</code>") != 1 || strings.Contains(got.Body, "<code>signin.succeeded</code>") {
+		t.Errorf("type filter:\n%s", got.Body)
 	}
-	got = avery.get("/audit?actor=avery")
-	if strings.Contains(got.body, "Hannah Helpdesk</td>") || !strings.Contains(got.body, "Avery Auditor") {
+	got = avery.Get("/audit?actor=avery")
+	if strings.Contains(got.Body, "Hannah Helpdesk</td>") || !strings.Contains(got.Body, "Avery Auditor") {
 		t.Error("actor filter")
 	}
-	got = avery.get("/audit?token=" + abmSoon + "&outcome=pending")
-	if strings.Count(got.body, "<code>upload.intent</code>") != 1 {
+	got = avery.Get("/audit?token=" + abmSoon + "&outcome=pending")
+	if strings.Count(got.Body, "<code>upload.intent</code>") != 1 {
 		t.Error("token + outcome filter")
 	}
-	if got := avery.get("/audit?from=not-a-date"); got.status != http.StatusBadRequest {
-		t.Errorf("bad date: %d", got.status)
+	if got := avery.Get("/audit?from=not-a-date"); got.Status != http.StatusBadRequest {
+		t.Errorf("bad date: %d", got.Status)
 	}
 
-	exp := avery.get("/audit/export?format=csv&type=upload.succeeded")
-	if exp.status != http.StatusOK || !strings.Contains(exp.header.Get("Content-Disposition"), `filename="depportal-audit_start_`) {
-		t.Fatalf("export: %d %q", exp.status, exp.header.Get("Content-Disposition"))
+	exp := avery.Get("/audit/export?format=csv&type=upload.succeeded")
+	if exp.Status != http.StatusOK || !strings.Contains(exp.Header.Get("Content-Disposition"), `filename="depportal-audit_start_`) {
+		t.Fatalf("export: %d %q", exp.Status, exp.Header.Get("Content-Disposition"))
 	}
-	rows, err := csv.NewReader(strings.NewReader(exp.body)).ReadAll()
+	rows, err := csv.NewReader(strings.NewReader(exp.Body)).ReadAll()
 	if err != nil || len(rows) != 2 || rows[0][0] != "seq" || rows[1][2] != "upload.succeeded" {
 		t.Errorf("CSV: %v %q", err, rows)
 	}
-	if got := avery.get("/audit/export?format=xml"); got.status != http.StatusBadRequest {
-		t.Errorf("unknown format: %d", got.status)
+	if got := avery.Get("/audit/export?format=xml"); got.Status != http.StatusBadRequest {
+		t.Errorf("unknown format: %d", got.Status)
 	}
-	jl := avery.get("/audit/export?format=jsonl")
-	if lines := strings.Count(strings.TrimSpace(jl.body), "\n") + 1; lines < 6 || !strings.Contains(jl.body, `"type":"upload.intent"`) {
+	jl := avery.Get("/audit/export?format=jsonl")
+	if lines := strings.Count(strings.TrimSpace(jl.Body), "\n") + 1; lines < 6 || !strings.Contains(jl.Body, `"type":"upload.intent"`) {
 		t.Errorf("JSONL export: %d lines", lines)
 	}
 }
@@ -195,13 +196,13 @@ func TestAuditRefusalStopsTheUpload(t *testing.T) {
 	p := newTestPortal(t, nil)
 	hannah, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if _, err := p.db.SQL().Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`); err != nil {
+	review := postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if _, err := p.app.DB().SQL().Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`); err != nil {
 		t.Fatal(err)
 	}
-	got := hannah.confirm(review)
-	if got.status != http.StatusServiceUnavailable || !strings.Contains(got.body, "The audit trail cannot be written") || !strings.Contains(got.body, "nothing was sent to Intune") {
-		t.Errorf("page: %d\n%s", got.status, got.body)
+	got := confirmReview(t, hannah, review)
+	if got.Status != http.StatusServiceUnavailable || !strings.Contains(got.Body, "The audit trail cannot be written") || !strings.Contains(got.Body, "nothing was sent to Intune") {
+		t.Errorf("page: %d\n%s", got.Status, got.Body)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 0 {
 		t.Errorf("Intune received %d uploads without an intent record", n)
@@ -212,16 +213,16 @@ func TestAuditorSignsACheckpointOnDemand(t *testing.T) {
 	p := newTestPortal(t, nil)
 	signedInHannah(t, p)
 	avery := p.browser(t)
-	home, _ := MustSignIn(t, avery, "avery", "/")
-	got := avery.do(http.MethodPost, "/audit/checkpoint", map[string][]string{"csrf_token": {csrfFrom(t, home.body)}}, map[string]string{"Origin": avery.base})
-	if got.status != http.StatusSeeOther {
-		t.Fatalf("checkpoint: %d", got.status)
+	home, _ := testkit.MustSignIn(t, avery, "avery", "/")
+	got := avery.Do(http.MethodPost, "/audit/checkpoint", map[string][]string{"csrf_token": {csrfFrom(t, home.Body)}}, map[string]string{"Origin": avery.Base})
+	if got.Status != http.StatusSeeOther {
+		t.Fatalf("checkpoint: %d", got.Status)
 	}
-	list := avery.get("/audit")
-	if !strings.Contains(list.body, "the 2 records up to then are intact") {
-		t.Errorf("banner after the checkpoint:\n%s", list.body)
+	list := avery.Get("/audit")
+	if !strings.Contains(list.Body, "the 2 records up to then are intact") {
+		t.Errorf("banner after the checkpoint:\n%s", list.Body)
 	}
-	report, err := audit.Verify(context.Background(), p.db, p.trail.VerifierKey())
+	report, err := audit.Verify(context.Background(), p.app.DB(), p.app.Trail().VerifierKey())
 	if err != nil || !report.Intact() || report.Checkpoints == 0 || report.Signed != 2 {
 		t.Errorf("verify: %v %s", err, report)
 	}

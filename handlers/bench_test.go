@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
 )
 
@@ -14,12 +15,12 @@ import (
 func BenchmarkSignedInPage(b *testing.B) {
 	p := newTestPortal(b, nil)
 	hannah := p.browser(b)
-	MustSignIn(b, hannah, "hannah", "/")
+	testkit.MustSignIn(b, hannah, "hannah", "/")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if got := hannah.get("/"); got.status != http.StatusOK {
-			b.Fatalf("status %d", got.status)
+		if got := hannah.Get("/"); got.Status != http.StatusOK {
+			b.Fatalf("status %d", got.Status)
 		}
 	}
 }
@@ -31,7 +32,7 @@ func BenchmarkSignIn(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		MustSignIn(b, p.browser(b), "hannah", "/")
+		testkit.MustSignIn(b, p.browser(b), "hannah", "/")
 	}
 }
 
@@ -42,17 +43,17 @@ func BenchmarkSignIn(b *testing.B) {
 func BenchmarkRenewal(b *testing.B) {
 	p := newTestPortal(b, nil)
 	hannah := p.browser(b)
-	home, _ := MustSignIn(b, hannah, "hannah", "/")
-	csrf := csrfFrom(b, home.body)
+	home, _ := testkit.MustSignIn(b, hannah, "hannah", "/")
+	csrf := csrfFrom(b, home.Body)
 	valid := MustSample(b, p, abmSoon, sandbox.SampleValid)
 	p.simTime.Store(0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-		if got := hannah.confirm(review, ackAll(review)...); got.status != http.StatusOK {
-			b.Fatalf("renewal: %d", got.status)
+		review := postUpload(b, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+		if got := confirmReview(b, hannah, review, ackAll(review)...); got.Status != http.StatusOK {
+			b.Fatalf("renewal: %d", got.Status)
 		}
 	}
 	total := time.Since(start)
@@ -69,8 +70,8 @@ func BenchmarkRenewalRoundTrips(b *testing.B) {
 	const rtt = 400 * time.Millisecond
 	p := newTestPortal(b, nil)
 	hannah := p.browser(b)
-	home, _ := MustSignIn(b, hannah, "hannah", "/")
-	csrf := csrfFrom(b, home.body)
+	home, _ := testkit.MustSignIn(b, hannah, "hannah", "/")
+	csrf := csrfFrom(b, home.Body)
 	valid := MustSample(b, p, abmSoon, sandbox.SampleValid)
 	for _, op := range []sandbox.Operation{sandbox.OpGet, sandbox.OpPublicKey, sandbox.OpUpload} {
 		p.tenant.Graph.InjectFault(op, sandbox.Fault{Latency: rtt, Times: sandbox.Always})
@@ -79,10 +80,10 @@ func BenchmarkRenewalRoundTrips(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		t0 := time.Now()
-		rv := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+		rv := postUpload(b, hannah, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
 		t1 := time.Now()
-		if got := hannah.confirm(rv, ackAll(rv)...); got.status != http.StatusOK || !strings.Contains(got.body, "Token renewed") {
-			b.Fatalf("renewal: %d", got.status)
+		if got := confirmReview(b, hannah, rv, ackAll(rv)...); got.Status != http.StatusOK || !strings.Contains(got.Body, "Token renewed") {
+			b.Fatalf("renewal: %d", got.Status)
 		}
 		review += t1.Sub(t0)
 		confirm += time.Since(t1)

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
 )
 
@@ -64,24 +65,24 @@ func TestNoSecretLeaks(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(p.logs, nil)))
 	defer slog.SetDefault(old)
 	hannah, csrf := signedInHannah(t, p)
-	certPEM := hannah.get("/settings/" + abmSoon + "/public-key").body
+	certPEM := hannah.Get("/settings/" + abmSoon + "/public-key").Body
 	token := MustCanaryToken(t, certPEM)
 	name := "Contoso ABM_Token_" + time.Now().UTC().Format("2006-01-02T15-04-05Z") + "_smime.p7m"
 
-	review := hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", name, token)
-	if got := hannah.confirm(review); got.status != http.StatusOK {
-		t.Fatalf("renewal with the canary token: %d\n%s", got.status, got.body)
+	review := postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", name, token)
+	if got := confirmReview(t, hannah, review); got.Status != http.StatusOK {
+		t.Fatalf("renewal with the canary token: %d\n%s", got.Status, got.Body)
 	}
 	// A failure path too: Intune refuses, and a file that is a private key.
 	p.tenant.Graph.InjectFault(sandbox.OpUpload, sandbox.Fault{Status: 503, Times: 3})
-	review = hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", name, token)
-	hannah.confirm(review, ackAll(review)...)
-	hannah.postUpload(abmSoon, csrf, "abm-admin@contoso.com", "key.pem", []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"+canary+"\n-----END PRIVATE KEY-----\n"))
+	review = postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", name, token)
+	confirmReview(t, hannah, review, ackAll(review)...)
+	postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", "key.pem", []byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"+canary+"\n-----END PRIVATE KEY-----\n"))
 	avery := p.browser(t)
-	MustSignIn(t, avery, "avery", "/")
-	avery.get("/audit")
-	avery.get("/audit/export?format=jsonl")
-	avery.get("/audit/export?format=csv")
+	testkit.MustSignIn(t, avery, "avery", "/")
+	avery.Get("/audit")
+	avery.Get("/audit/export?format=jsonl")
+	avery.Get("/audit/export?format=csv")
 
 	// The file's base64 body, in pieces a leak would contain.
 	var fileLines []string
@@ -106,7 +107,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		"pages": p.pages.all(),
 		"db":    dumpDatabase(t, p),
 	}
-	recs, _, err := p.trail.Query(context.Background(), audit.Filter{}, 500, 0)
+	recs, _, err := p.app.Trail().Query(context.Background(), audit.Filter{}, 500, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestNoSecretLeaks(t *testing.T) {
 // dumpDatabase renders every row of every table as text.
 func dumpDatabase(tb testing.TB, p *testPortal) string {
 	tb.Helper()
-	rows, err := p.db.SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	rows, err := p.app.DB().SQL().Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func dumpDatabase(tb testing.TB, p *testPortal) string {
 	rows.Close()
 	var b strings.Builder
 	for _, table := range tables {
-		rs, err := p.db.SQL().Query(`SELECT * FROM ` + table)
+		rs, err := p.app.DB().SQL().Query(`SELECT * FROM ` + table)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 func TestGraphClientAgainstSimulator(t *testing.T) {
 	p := newTestPortal(t, nil)
 	hannah, _ := signedInHannah(t, p)
-	sess, err := p.sessions.Load(context.Background(), hannah.cookie("depportal_session").Value)
+	sess, err := p.app.Sessions().Load(context.Background(), hannah.Cookie("depportal_session").Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred := p.sessions.Delegated(sess)
+	cred := p.app.Sessions().Delegated(sess)
 	client, err := graph.New(graph.Config{BaseURL: p.tenant.GraphBaseURL()})
 	if err != nil {
 		t.Fatal(err)

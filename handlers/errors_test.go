@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"errors"
@@ -8,16 +8,15 @@ import (
 	"testing"
 
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/handlers"
 )
 
 // An internal error becomes the 500 page with a request ID; its text reaches the log only.
 func TestInternalErrorPageHidesDetail(t *testing.T) {
 	p := newTestPortal(t, nil)
-	s := &server{Deps: Deps{Config: p.server.Config, Logger: p.server.Logger, Sessions: p.sessions}, roles: p.server.roles}
 	rec := httptest.NewRecorder()
-	c := p.echoContext(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	c.Set(ctxRequestID, "req-123")
-	s.handleError(errors.New("pq: password authentication failed for user depportal"), c)
+	deps := handlers.Deps{Config: p.app.Config(), Logger: p.app.Logger(), Sessions: p.app.Sessions()}
+	handlers.RenderError(deps, errors.New("pq: password authentication failed for user depportal"), rec, httptest.NewRequest(http.MethodGet, "/", nil), "req-123")
 
 	body := rec.Body.String()
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(body, "Something went wrong") || !strings.Contains(body, "req-123") {
@@ -33,8 +32,7 @@ func TestInternalErrorPageHidesDetail(t *testing.T) {
 
 // Each sign-in refusal reason gets words a helpdesk person understands, never the raw reason.
 func TestEverySignInReasonHasAPage(t *testing.T) {
-	p := newTestPortal(t, nil)
-	s := &server{Deps: Deps{Config: p.server.Config}, roles: p.server.roles}
+	cfg := newTestPortal(t, nil).app.Config()
 	reasons := []auth.Reason{
 		auth.ReasonUnavailable, auth.ReasonProvider, auth.ReasonStateMissing, auth.ReasonStateUnknown,
 		auth.ReasonStateMismatch, auth.ReasonLoginExpired, auth.ReasonExchange, auth.ReasonNoIDToken,
@@ -43,7 +41,7 @@ func TestEverySignInReasonHasAPage(t *testing.T) {
 		auth.ReasonSubject, auth.ReasonTenant, auth.ReasonClaims,
 	}
 	for _, r := range reasons {
-		pr := s.signInProblem(&auth.SignInError{Reason: r, Detail: "kid abc"})
+		pr := handlers.SignInProblem(cfg, &auth.SignInError{Reason: r, Detail: "kid abc"})
 		if pr.Status < 400 || pr.Message == "" || pr.Next == "" || len(pr.Actions) == 0 {
 			t.Errorf("%s: incomplete page %+v", r, pr)
 		}

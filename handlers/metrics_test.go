@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -13,31 +13,31 @@ func TestMetricsAccessRule(t *testing.T) {
 	// The test client comes from 127.0.0.1, outside this network list.
 	p := newTestPortal(t, map[string]string{"DEPPORTAL_METRICS_NETWORKS": "10.0.0.0/8", "DEPPORTAL_METRICS_TOKEN": token})
 	b := p.browser(t)
-	if got := b.get("/metrics"); got.status != http.StatusForbidden {
-		t.Errorf("no token, outside the networks: %d", got.status)
+	if got := b.Get("/metrics"); got.Status != http.StatusForbidden {
+		t.Errorf("no token, outside the networks: %d", got.Status)
 	}
-	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer wrong-token-wrong-token"}); got.status != http.StatusForbidden {
-		t.Errorf("wrong token: %d", got.status)
+	if got := b.Do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer wrong-token-wrong-token"}); got.Status != http.StatusForbidden {
+		t.Errorf("wrong token: %d", got.Status)
 	}
 	// A spoofed X-Forwarded-For from an untrusted peer does not get in either.
-	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"X-Forwarded-For": "10.1.2.3"}); got.status != http.StatusForbidden {
-		t.Errorf("spoofed X-Forwarded-For: %d", got.status)
+	if got := b.Do(http.MethodGet, "/metrics", nil, map[string]string{"X-Forwarded-For": "10.1.2.3"}); got.Status != http.StatusForbidden {
+		t.Errorf("spoofed X-Forwarded-For: %d", got.Status)
 	}
-	if got := b.do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer " + token}); got.status != http.StatusOK {
-		t.Errorf("right token: %d", got.status)
+	if got := b.Do(http.MethodGet, "/metrics", nil, map[string]string{"Authorization": "Bearer " + token}); got.Status != http.StatusOK {
+		t.Errorf("right token: %d", got.Status)
 	}
 }
 
 func TestMetricsAfterARenewal(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
-	b.get("/")
+	b.Get("/")
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if got := b.confirm(review); got.status != http.StatusOK {
-		t.Fatalf("renewal: %d", got.status)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := confirmReview(t, b, review); got.Status != http.StatusOK {
+		t.Fatalf("renewal: %d", got.Status)
 	}
-	m := b.get("/metrics").body
+	m := b.Get("/metrics").Body
 	for _, want := range []string{
 		`depportal_http_requests_total{route="/",status="200"}`,
 		`depportal_http_requests_total{route="/uploads/:id/confirm",status="303"} 1`,

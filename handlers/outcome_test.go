@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func MustInjectFaults(tb testing.TB, p *testPortal, spec string) {
 // uploadRecords lists the upload records after the review as "type/outcome".
 func uploadRecords(tb testing.TB, p *testPortal) []string {
 	tb.Helper()
-	recs, _, err := p.trail.Query(context.Background(), audit.Filter{}, 100, 0)
+	recs, _, err := p.app.Trail().Query(context.Background(), audit.Filter{}, 100, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,27 +99,27 @@ func TestEveryUploadOutcome(t *testing.T) {
 			p := newTestPortal(t, nil)
 			b, csrf := signedInHannah(t, p)
 			file := MustSample(t, p, abmSoon, tt.sample)
-			review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", file.FileName, file.Data)
+			review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", file.FileName, file.Data)
 			MustInjectFaults(t, p, tt.faults)
-			got := b.confirm(review, ackAll(review)...)
-			if got.redirectedFrom != http.StatusSeeOther || got.status != http.StatusOK {
-				t.Fatalf("confirm answered %d then %d, want 303 to the upload's page", got.redirectedFrom, got.status)
+			got := confirmReview(t, b, review, ackAll(review)...)
+			if got.RedirectedFrom != http.StatusSeeOther || got.Status != http.StatusOK {
+				t.Fatalf("confirm answered %d then %d, want 303 to the upload's page", got.RedirectedFrom, got.Status)
 			}
-			if state := `data-state="` + tt.state + `"`; !strings.Contains(got.body, state) {
-				t.Errorf("page is not %s:\n%s", state, got.body)
+			if state := `data-state="` + tt.state + `"`; !strings.Contains(got.Body, state) {
+				t.Errorf("page is not %s:\n%s", state, got.Body)
 			}
 			for _, want := range tt.want {
-				if !strings.Contains(got.body, htmlEscape(want)) {
+				if !strings.Contains(got.Body, htmlEscape(want)) {
 					t.Errorf("page lacks %q", want)
 				}
 			}
 			if tt.state != "failed" || tt.records[len(tt.records)-1] == reconOld {
 				// Only a refusal Intune itself gave may talk about downloading anew.
-				if strings.Contains(strings.ToLower(got.body), "download it once more") || strings.Contains(got.body, "download the token again and") {
+				if strings.Contains(strings.ToLower(got.Body), "download it once more") || strings.Contains(got.Body, "download the token again and") {
 					t.Error("the page advises a new download")
 				}
 			}
-			if strings.Contains(got.body, `"error"`) {
+			if strings.Contains(got.Body, `"error"`) {
 				t.Error("raw JSON on the page")
 			}
 			if recs := uploadRecords(t, p); !slices.Equal(recs, tt.records) {
@@ -133,15 +133,15 @@ func TestEveryUploadOutcome(t *testing.T) {
 				t.Errorf("applied %v, want %v", applied, tt.applied)
 			}
 			// The page is the same on reload.
-			again := b.get(got.path)
-			if !strings.Contains(again.body, `data-state="`+tt.state+`"`) {
-				t.Errorf("reload shows another state:\n%s", again.body)
+			again := b.Get(got.Path)
+			if !strings.Contains(again.Body, `data-state="`+tt.state+`"`) {
+				t.Errorf("reload shows another state:\n%s", again.Body)
 			}
 			if tt.sample == sandbox.SampleValid {
 				p.tenant.Graph.ClearFaults()
-				second := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", file.FileName, file.Data)
-				if dup := strings.Contains(second.body, `name="ack" value="duplicate"`); dup != tt.dup {
-					t.Errorf("duplicate check sees the upload: %v, want %v\n%s", dup, tt.dup, second.body)
+				second := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", file.FileName, file.Data)
+				if dup := strings.Contains(second.Body, `name="ack" value="duplicate"`); dup != tt.dup {
+					t.Errorf("duplicate check sees the upload: %v, want %v\n%s", dup, tt.dup, second.Body)
 				}
 			}
 		})

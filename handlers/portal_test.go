@@ -1,57 +1,48 @@
-package handlers
+package handlers_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
-	"github.com/depportal/depportal/audit"
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/config"
-	"github.com/depportal/depportal/graph"
-	"github.com/depportal/depportal/metrics"
-	"github.com/depportal/depportal/renewal"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
-	"github.com/depportal/depportal/store"
 )
 
-// testPortal is the real handler with the sandbox tenant, on an httptest server.
+// testPortal is the real portal, started through app as main starts it, in sandbox mode on a
+// port of its own.
 type testPortal struct {
-	srv      *httptest.Server
-	server   *server
-	sessions *auth.Sessions
-	logs     *syncBuffer
-	tenant   *sandbox.Tenant
-	db       *store.DB
-	simTime  *atomic.Int64 // time spent inside the Intune simulator's handler
-	trail    *audit.Trail
-	tokens   *tokenCapture // every token the provider issued, for leak tests
-	pages    *pageLog      // every page body the test browsers received
+	app     *app.App
+	url     string // its origin, http://127.0.0.1:port
+	logs    *testkit.LogBuffer
+	tenant  *sandbox.Tenant
+	simTime *atomic.Int64 // time spent inside the Intune simulator's handler
+	tokens  *tokenCapture // every token the provider issued, for leak tests
+	pages   *pageLog      // every page body the test browsers received
+
+	mu      sync.Mutex
+	clients []*http.Client // closed before the portal stops
 }
 
 // tokenCapture records the tokens the provider's token endpoint hands out.
 type tokenCapture struct {
-	mu     sync.Mutex
-	tokens []string
+	transport *http.Transport
+	mu        sync.Mutex
+	tokens    []string
 }
 
 func (c *tokenCapture) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
+	resp, err := c.transport.RoundTrip(r)
 	if err != nil || !strings.HasSuffix(r.URL.Path, "/token") {
 		return resp, err
 	}
@@ -98,253 +89,152 @@ func (l *pageLog) all() string {
 	return strings.Join(l.bodies, "\n")
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var testKey = []byte("0123456789abcdef0123456789abcdef")
-
+// newTestPortal starts the portal with env as its environment (nil: the sandbox defaults).
 func newTestPortal(tb testing.TB, env map[string]string) *testPortal {
 	tb.Helper()
-	return newTestPortalWith(tb, env, func(*sandbox.TenantConfig) {})
+	return newTestPortalWith(tb, env, nil)
 }
 
-func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*sandbox.TenantConfig)) *testPortal {
+// newTestPortalWith starts the portal after tune has set the app's test options, and stops it
+// when the test ends: cancel, then wait for Run to return (requests finished, last audit
+// checkpoint signed, database closed).
+func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*app.Options)) *testPortal {
 	tb.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
-	tb.Cleanup(srv.Close)
-
+	if !app.HasSandbox {
+		tb.Skip("this build has no sandbox tenant (-tags nosandbox); the handler tests sign in through it")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	dir := tb.TempDir()
-	if env == nil {
-		env = map[string]string{}
+	testkit.WriteSandboxKeys(tb, dir)
+	base := "http://" + ln.Addr().String()
+	vars := map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_PUBLIC_URL": base}
+	for k, v := range env {
+		vars[k] = v
 	}
-	env["DEPPORTAL_PUBLIC_URL"] = srv.URL
-	env["DEPPORTAL_DATA_DIR"] = dir
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.SessionKey = testKey
-	cfg.TenantID, cfg.ClientID, cfg.ClientSecret = sandbox.TenantID, sandbox.ClientID, "test-secret"
-	cfg.AuthorityHost = srv.URL + "/_sandbox/idp"
-
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	tc := sandbox.TenantConfig{
-		BaseURL: srv.URL, DataDir: dir, ClientSecret: cfg.ClientSecret, PageSize: 2,
-		DepTokenEncoding: cfg.DepTokenEncoding, Logger: logger,
-	}
-	tune(&tc)
-	tenant, err := sandbox.NewTenant(tc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.GraphBaseURL = tenant.GraphBaseURL()
-	m := metrics.New()
-	intune, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, DepTokenEncoding: cfg.DepTokenEncoding, Observe: m.GraphCall})
-	if err != nil {
+		ln.Close()
 		tb.Fatal(err)
 	}
 
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "t.db"))
+	p := &testPortal{url: base, logs: &testkit.LogBuffer{}, simTime: &atomic.Int64{}, pages: &pageLog{}}
+	p.tokens = &tokenCapture{transport: http.DefaultTransport.(*http.Transport).Clone()}
+	signInClient := &http.Client{Transport: p.tokens}
+	graphClient := &http.Client{
+		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	ready := &http.Client{Timeout: 2 * time.Second}
+	p.clients = append(p.clients, signInClient, graphClient, ready)
+	opts := app.Options{
+		Logs:             p.logs,
+		SignInHTTPClient: signInClient,
+		GraphHTTPClient:  graphClient,
+		ReconcileDelays:  []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond},
+		Sandbox: app.SandboxOptions{Wrap: func(tenant http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				start := time.Now()
+				tenant.ServeHTTP(w, r)
+				if strings.HasPrefix(r.URL.Path, "/_sandbox/graph/") {
+					p.simTime.Add(int64(time.Since(start)))
+				}
+			})
+		}},
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
+		cancel()
+		ln.Close()
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close() })
-	captured := &tokenCapture{}
-	signIn, err := auth.NewSignIn(auth.SignInConfig{
-		Issuer: cfg.Issuer(), TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		RedirectURL: cfg.RedirectURL(), PostLogoutRedirectURL: cfg.PostLogoutRedirectURL(), GraphScope: cfg.GraphScope(),
-		HTTPClient: &http.Client{Transport: captured},
-	}, db, cfg.SessionKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sessions, err := auth.NewSessions(auth.SessionConfig{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout}, db, cfg.SessionKey, signIn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	skey, _, err := audit.GenerateKey("depportal-test/audit")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	trail, err := audit.New(audit.Config{Store: db, SignerKey: skey, Logger: logger})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	runCtx, stopTrail := context.WithCancel(context.Background())
-	trailDone := make(chan struct{})
-	go func() { defer close(trailDone); trail.Run(runCtx) }()
-	tb.Cleanup(func() { stopTrail(); <-trailDone })
-	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: db, Audit: trail, SessionKey: cfg.SessionKey,
-		ReconcileDelays: []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	simTime := &atomic.Int64{}
-	timedTenant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		tenant.ServeHTTP(w, r)
-		if strings.HasPrefix(r.URL.Path, "/_sandbox/graph/") {
-			simTime.Add(int64(time.Since(start)))
+	p.app, p.tenant = a, tenantOf(a)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln) }()
+	tb.Cleanup(func() {
+		// A client's spare connection on which no request was sent would hold the shutdown for
+		// the 5 s net/http gives a new connection.
+		p.mu.Lock()
+		for _, c := range p.clients {
+			c.CloseIdleConnections()
+		}
+		p.mu.Unlock()
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("portal stopped with: %v\n%s", err, p.logs)
 		}
 	})
-	h := New(Deps{Config: cfg, Logger: logger, SignIn: signIn, Sessions: sessions, Database: db, Sandbox: timedTenant, Intune: intune, Renewals: renewals, Metrics: m, Audit: trail, AuditStore: db})
-	srv.Config.Handler = h
-	if err := signIn.Discover(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	// The server behind the handler, for tests that walk the route table.
-	s := &server{Deps: Deps{Config: cfg, Sandbox: tenant, Logger: logger}, roles: auth.Roles{Uploader: cfg.UploaderRole, Auditor: cfg.AuditorRole}}
-	return &testPortal{srv: srv, server: s, sessions: sessions, logs: logs, tenant: tenant, db: db, simTime: simTime, trail: trail, tokens: captured, pages: &pageLog{}}
+	mustBeReady(tb, ready, base, done)
+	return p
 }
 
-// browser is a cookie-keeping client that does not follow redirects, so each hop is visible.
-type browser struct {
-	tb     testing.TB
-	client *http.Client
-	base   string
-	pages  *pageLog
-}
-
-func (p *testPortal) browser(tb testing.TB) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{tb: tb, base: p.srv.URL, pages: p.pages, client: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-type page struct {
-	status int
-	header http.Header
-	body   string
-	// redirectedFrom is the status of the POST whose 303 led here (0: no redirect).
-	redirectedFrom int
-	path           string // where the page was finally read
-}
-
-// seeOther follows a 303 the way a browser does after a form: a GET of the new address.
-func (b *browser) seeOther(p page) page {
-	b.tb.Helper()
-	if p.status != http.StatusSeeOther {
-		return p
-	}
-	loc := p.header.Get("Location")
-	next := b.get(loc)
-	next.redirectedFrom, next.path = p.status, loc
-	return next
-}
-
-func (b *browser) do(method, target string, form url.Values, header map[string]string) page {
-	b.tb.Helper()
-	if strings.HasPrefix(target, "/") {
-		target = b.base + target
-	}
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		b.tb.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.tb.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if b.pages != nil {
-		b.pages.add(string(raw))
-	}
-	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
-}
-
-func (b *browser) get(target string) page { return b.do(http.MethodGet, target, nil, nil) }
-
-// follow GETs target and follows redirects, returning the last page and its URL.
-func (b *browser) follow(target string) (page, string) {
-	b.tb.Helper()
-	for range 10 {
-		p := b.get(target)
-		loc := p.header.Get("Location")
-		if p.status < 300 || p.status > 399 || loc == "" {
-			return p, target
-		}
-		if strings.HasPrefix(loc, "/") {
-			loc = b.base + loc
-		}
-		target = loc
-	}
-	b.tb.Fatal("too many redirects")
-	return page{}, ""
-}
-
-var authRequestIDPattern = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
-
-// MustSignIn walks the whole flow as a persona and returns the page it lands on.
-func MustSignIn(tb testing.TB, b *browser, persona, returnTo string) (page, string) {
+// mustBeReady waits for /readyz: the database answers and the provider's discovery is loaded.
+func mustBeReady(tb testing.TB, client *http.Client, base string, done chan error) {
 	tb.Helper()
-	personaPage, personaURL := b.follow("/auth/login?return_to=" + url.QueryEscape(returnTo))
-	m := authRequestIDPattern.FindStringSubmatch(personaPage.body)
-	if m == nil {
-		tb.Fatalf("no persona page at %s: %d %s", personaURL, personaPage.status, personaPage.body)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(base + "/readyz")
+		last := ""
+		if err != nil {
+			last = err.Error()
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("portal not ready after 20 s: %s", last)
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			tb.Fatalf("portal stopped before it was ready: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	u, _ := url.Parse(personaURL)
-	p := b.do(http.MethodPost, b.base+u.Path, url.Values{"authRequestID": {m[1]}, "persona": {persona}}, map[string]string{"Origin": b.base})
-	loc := p.header.Get("Location")
-	if loc == "" {
-		tb.Fatalf("persona POST: %d %s", p.status, p.body)
-	}
-	if strings.HasPrefix(loc, "/") {
-		loc = b.base + loc
-	}
-	return b.follow(loc)
 }
 
-var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+// browser is a cookie-keeping client for this portal that shows every hop; the pages it
+// receives are kept for the leak test.
+func (p *testPortal) browser(tb testing.TB) *testkit.Browser {
+	b := testkit.NewBrowser(tb, p.url)
+	b.Seen = p.pages.add
+	p.mu.Lock()
+	p.clients = append(p.clients, b.Client)
+	p.mu.Unlock()
+	return b
+}
 
 func csrfFrom(tb testing.TB, body string) string {
 	tb.Helper()
-	m := csrfPattern.FindStringSubmatch(body)
-	if m == nil {
+	token, ok := testkit.CSRFToken(body)
+	if !ok {
 		tb.Fatal("page has no CSRF token")
 	}
-	return m[1]
+	return token
 }
 
-func (b *browser) cookie(name string) *http.Cookie {
-	u, _ := url.Parse(b.base)
-	for _, c := range b.client.Jar.Cookies(u) {
-		if c.Name == name {
-			return c
+func csrfOrEmpty(body string) string {
+	token, _ := testkit.CSRFToken(body)
+	return token
+}
+
+// logLineOf is the access log line of the request that got requestID.
+func (p *testPortal) logLineOf(tb testing.TB, requestID string) string {
+	tb.Helper()
+	for _, line := range p.logs.Lines() {
+		if strings.Contains(line, "msg=request ") && strings.Contains(line, "request_id="+requestID+" ") {
+			return line
 		}
 	}
-	return nil
-}
-
-// echoContext gives a bare Echo context for tests of the error mapping.
-func (p *testPortal) echoContext(w http.ResponseWriter, r *http.Request) echo.Context {
-	return echo.New().NewContext(r, w)
+	tb.Fatalf("no access log line for request %s:\n%s", requestID, p.logs)
+	return ""
 }

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
 )
 
@@ -19,15 +20,15 @@ func TestConfirmTicksWithCSRFHeader(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "new-admin@contoso.com", valid.FileName, valid.Data)
-	m := confirmAction.FindStringSubmatch(review.body)
+	review := postUpload(t, b, abmSoon, csrf, "new-admin@contoso.com", valid.FileName, valid.Data)
+	m := confirmAction.FindStringSubmatch(review.Body)
 	if m == nil {
-		t.Fatalf("no confirm form:\n%s", review.body)
+		t.Fatalf("no confirm form:\n%s", review.Body)
 	}
-	got := b.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", map[string][]string{"ack": {"apple_id_change"}},
-		map[string]string{"Origin": b.base, "X-CSRF-Token": csrf})
-	if got.status == http.StatusUnprocessableEntity || strings.Contains(got.body, "Tick each box") {
-		t.Fatalf("the tick was lost when the CSRF token came as a header: %d", got.status)
+	got := b.Do(http.MethodPost, "/uploads/"+m[1]+"/confirm", map[string][]string{"ack": {"apple_id_change"}},
+		map[string]string{"Origin": b.Base, "X-CSRF-Token": csrf})
+	if got.Status == http.StatusUnprocessableEntity || strings.Contains(got.Body, "Tick each box") {
+		t.Fatalf("the tick was lost when the CSRF token came as a header: %d", got.Status)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 1 {
 		t.Fatalf("Intune received %d uploads, want 1", n)
@@ -39,41 +40,41 @@ func TestUploadPageAfterRenewal(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if review.redirectedFrom != http.StatusSeeOther || !strings.HasPrefix(review.path, "/uploads/") {
-		t.Fatalf("the review is not at its own address: %d %q", review.redirectedFrom, review.path)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if review.RedirectedFrom != http.StatusSeeOther || !strings.HasPrefix(review.Path, "/uploads/") {
+		t.Fatalf("the review is not at its own address: %d %q", review.RedirectedFrom, review.Path)
 	}
-	if cc := review.header.Get("Cache-Control"); cc != "no-store" {
+	if cc := review.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("review page Cache-Control %q, want no-store", cc)
 	}
-	result := b.confirm(review)
-	if result.path != review.path {
-		t.Errorf("result at %q, review at %q: Back would lead to another page", result.path, review.path)
+	result := confirmReview(t, b, review)
+	if result.Path != review.Path {
+		t.Errorf("result at %q, review at %q: Back would lead to another page", result.Path, review.Path)
 	}
 	// Reload and Back both GET the upload's address: the result, never a live confirm button.
 	for i := range 2 {
-		again := b.get(review.path)
-		if again.status != http.StatusOK || !strings.Contains(again.body, "Token renewed") || confirmAction.MatchString(again.body) ||
-			!strings.Contains(again.body, "by you") || strings.Contains(again.body, "expired") {
-			t.Fatalf("visit %d of the upload's page after success: %d\n%s", i, again.status, again.body)
+		again := b.Get(review.Path)
+		if again.Status != http.StatusOK || !strings.Contains(again.Body, "Token renewed") || confirmAction.MatchString(again.Body) ||
+			!strings.Contains(again.Body, "by you") || strings.Contains(again.Body, "expired") {
+			t.Fatalf("visit %d of the upload's page after success: %d\n%s", i, again.Status, again.Body)
 		}
 	}
 	// The person's other session (a new tab after signing in again) sees it too.
 	other, _ := signedInHannah(t, p)
-	if got := other.get(review.path); !strings.Contains(got.body, "Token renewed") {
-		t.Errorf("the same person in another session: %d", got.status)
+	if got := other.Get(review.Path); !strings.Contains(got.Body, "Token renewed") {
+		t.Errorf("the same person in another session: %d", got.Status)
 	}
 	// An auditor finds it from the audit trail.
 	avery := p.browser(t)
-	MustSignIn(t, avery, "avery", "/audit")
+	testkit.MustSignIn(t, avery, "avery", "/audit")
 	intent := MustOneRecord(t, p, audit.UploadIntent)
-	detail := avery.get(fmt.Sprintf("/audit/%d", intent.Seq))
-	if !strings.Contains(detail.body, `href="`+review.path+`"`) {
-		t.Fatalf("the audit record does not link the renewal's page:\n%s", detail.body)
+	detail := avery.Get(fmt.Sprintf("/audit/%d", intent.Seq))
+	if !strings.Contains(detail.Body, `href="`+review.Path+`"`) {
+		t.Fatalf("the audit record does not link the renewal's page:\n%s", detail.Body)
 	}
-	seen := avery.get(review.path)
-	if seen.status != http.StatusOK || !strings.Contains(seen.body, "Token renewed") || !strings.Contains(seen.body, "by Hannah Helpdesk") {
-		t.Errorf("auditor's view: %d\n%s", seen.status, seen.body)
+	seen := avery.Get(review.Path)
+	if seen.Status != http.StatusOK || !strings.Contains(seen.Body, "Token renewed") || !strings.Contains(seen.Body, "by Hannah Helpdesk") {
+		t.Errorf("auditor's view: %d\n%s", seen.Status, seen.Body)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 1 {
 		t.Errorf("Intune received %d uploads, want 1", n)
@@ -86,23 +87,23 @@ func TestSecondClickWaitsForTheFirst(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
 	p.tenant.Graph.InjectFault(sandbox.OpUpload, sandbox.Fault{Latency: 1500 * time.Millisecond})
-	m := confirmAction.FindStringSubmatch(review.body)
+	m := confirmAction.FindStringSubmatch(review.Body)
 	form := map[string][]string{"csrf_token": {csrf}}
 
 	// The first click is abandoned by the browser 300 ms in (JavaScript off, second click).
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/uploads/"+m[1]+"/confirm", strings.NewReader(url.Values(form).Encode()))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.Base+"/uploads/"+m[1]+"/confirm", strings.NewReader(url.Values(form).Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.base)
-	if _, err := b.client.Do(req); err == nil {
+	req.Header.Set("Origin", b.Base)
+	if _, err := b.Client.Do(req); err == nil {
 		t.Fatal("the first request should have been abandoned")
 	}
-	second := b.seeOther(b.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", form, map[string]string{"Origin": b.base}))
-	if second.status != http.StatusOK || !strings.Contains(second.body, "Token renewed") {
-		t.Fatalf("second click: %d\n%s", second.status, second.body)
+	second := b.SeeOther(b.Do(http.MethodPost, "/uploads/"+m[1]+"/confirm", form, map[string]string{"Origin": b.Base}))
+	if second.Status != http.StatusOK || !strings.Contains(second.Body, "Token renewed") {
+		t.Fatalf("second click: %d\n%s", second.Status, second.Body)
 	}
 	rcv := p.tenant.Graph.Received()
 	if len(rcv) != 1 || !rcv[0].Applied {

@@ -1,8 +1,7 @@
-package handlers
+package handlers_test
 
 import (
 	"bytes"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"regexp"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depportal/depportal/app"
+	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
 )
 
@@ -31,9 +32,9 @@ func MustSample(tb testing.TB, p *testPortal, settingID string, kind sandbox.Sam
 	return sandbox.Sample{}
 }
 
-// postUpload sends the renewal form as a browser would (multipart).
-func (b *browser) postUpload(settingID, csrf, appleID, fileName string, file []byte) page {
-	b.tb.Helper()
+// postUpload sends the renewal form as a browser would (multipart) and follows its 303.
+func postUpload(tb testing.TB, b *testkit.Browser, settingID, csrf, appleID, fileName string, file []byte) testkit.Page {
+	tb.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	w.WriteField("csrf_token", csrf)
@@ -43,83 +44,79 @@ func (b *browser) postUpload(settingID, csrf, appleID, fileName string, file []b
 		fw.Write(file)
 	}
 	w.Close()
-	req, _ := http.NewRequest(http.MethodPost, b.base+"/settings/"+settingID+"/upload", &body)
+	req, _ := http.NewRequest(http.MethodPost, b.Base+"/settings/"+settingID+"/upload", &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Origin", b.base)
-	resp, err := b.client.Do(req)
+	req.Header.Set("Origin", b.Base)
+	p, err := b.Send(req)
 	if err != nil {
-		b.tb.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if b.pages != nil {
-		b.pages.add(string(raw))
-	}
-	return b.seeOther(page{status: resp.StatusCode, header: resp.Header, body: string(raw)})
+	return b.SeeOther(p)
 }
 
 var confirmAction = regexp.MustCompile(`action="/uploads/([^"/]+)/confirm"`)
 
-func (b *browser) confirm(review page, acks ...string) page {
-	b.tb.Helper()
-	m := confirmAction.FindStringSubmatch(review.body)
+// confirmReview sends the review's confirmation form with the given boxes ticked and follows its 303.
+func confirmReview(tb testing.TB, b *testkit.Browser, review testkit.Page, acks ...string) testkit.Page {
+	tb.Helper()
+	m := confirmAction.FindStringSubmatch(review.Body)
 	if m == nil {
-		b.tb.Fatalf("review page has no confirm form:\n%s", review.body)
+		tb.Fatalf("review page has no confirm form:\n%s", review.Body)
 	}
-	form := map[string][]string{"csrf_token": {csrfFrom(b.tb, review.body)}, "ack": acks}
-	return b.seeOther(b.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", form, map[string]string{"Origin": b.base}))
+	form := map[string][]string{"csrf_token": {csrfFrom(tb, review.Body)}, "ack": acks}
+	return b.SeeOther(b.Do(http.MethodPost, "/uploads/"+m[1]+"/confirm", form, map[string]string{"Origin": b.Base}))
 }
 
-func signedInHannah(t *testing.T, p *testPortal) (*browser, string) {
+func signedInHannah(t *testing.T, p *testPortal) (*testkit.Browser, string) {
 	t.Helper()
 	b := p.browser(t)
-	home, _ := MustSignIn(t, b, "hannah", "/")
-	return b, csrfFrom(t, home.body)
+	home, _ := testkit.MustSignIn(t, b, "hannah", "/")
+	return b, csrfFrom(t, home.Body)
 }
 
 func TestRenewTokenEndToEnd(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 
-	home := b.get("/")
+	home := b.Get("/")
 	for _, want := range []string{"Contoso ABM", "Contoso Retail ABM", "Contoso Schools ASM", "Apple School Manager", "9 days left", "Expired 3 days ago", `id="renew-` + abmSoon + `"`} {
-		if !strings.Contains(home.body, want) {
+		if !strings.Contains(home.Body, want) {
 			t.Errorf("home page lacks %q", want)
 		}
 	}
 
-	form := b.get("/settings/" + abmSoon)
-	if form.status != http.StatusOK || !strings.Contains(form.body, `value="abm-admin@contoso.com"`) || !strings.Contains(form.body, `name="token_file"`) {
-		t.Fatalf("renewal form: %d\n%s", form.status, form.body)
+	form := b.Get("/settings/" + abmSoon)
+	if form.Status != http.StatusOK || !strings.Contains(form.Body, `value="abm-admin@contoso.com"`) || !strings.Contains(form.Body, `name="token_file"`) {
+		t.Fatalf("renewal form: %d\n%s", form.Status, form.Body)
 	}
 
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if review.status != http.StatusOK || strings.Count(review.body, `data-verdict="pass"`) < 3 || strings.Contains(review.body, `data-verdict="fail"`) {
-		t.Fatalf("review: %d\n%s", review.status, review.body)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if review.Status != http.StatusOK || strings.Count(review.Body, `data-verdict="pass"`) < 3 || strings.Contains(review.Body, `data-verdict="fail"`) {
+		t.Fatalf("review: %d\n%s", review.Status, review.Body)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 0 {
 		t.Fatalf("Intune received %d uploads before confirmation", n)
 	}
 
-	result := b.confirm(review)
-	if result.status != http.StatusOK || !strings.Contains(result.body, "Token renewed") {
-		t.Fatalf("result: %d\n%s", result.status, result.body)
+	result := confirmReview(t, b, review)
+	if result.Status != http.StatusOK || !strings.Contains(result.Body, "Token renewed") {
+		t.Fatalf("result: %d\n%s", result.Status, result.Body)
 	}
 	for _, want := range []string{"Request ID", "Client request ID", "204 No Content"} {
-		if !strings.Contains(result.body, want) {
+		if !strings.Contains(result.Body, want) {
 			t.Errorf("result page lacks %q", want)
 		}
 	}
 	inAYear := time.Now().AddDate(1, 0, 0).UTC().Format("2 Jan 2006")
-	if !strings.Contains(result.body, inAYear) {
+	if !strings.Contains(result.Body, inAYear) {
 		t.Errorf("result page does not show the new expiry %s", inAYear)
 	}
 	got := p.tenant.Graph.Received()
 	if len(got) != 1 || got[0].SettingID != abmSoon || !got[0].Applied {
 		t.Fatalf("Intune received %+v", got)
 	}
-	if home := b.get("/"); !strings.Contains(home.body, inAYear) {
+	if home := b.Get("/"); !strings.Contains(home.Body, inAYear) {
 		t.Error("home page does not show the renewed expiry")
 	}
 }
@@ -143,24 +140,24 @@ func TestRenewFormValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := b.postUpload(abmSoon, csrf, tt.appleID, "token.p7m", tt.file)
-			if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, tt.want) {
-				t.Fatalf("%d, page lacks %q:\n%s", got.status, tt.want, got.body)
+			got := postUpload(t, b, abmSoon, csrf, tt.appleID, "token.p7m", tt.file)
+			if got.Status != http.StatusUnprocessableEntity || !strings.Contains(got.Body, tt.want) {
+				t.Fatalf("%d, page lacks %q:\n%s", got.Status, tt.want, got.Body)
 			}
-			if !strings.Contains(got.body, `class="field-error"`) {
+			if !strings.Contains(got.Body, `class="field-error"`) {
 				t.Error("message not shown beside its field")
 			}
 			// What the person typed is kept (the file input cannot be).
-			if kept := strings.TrimSpace(tt.appleID); kept != "" && len(kept) < 200 && !strings.Contains(got.body, `value="`+htmlEscape(kept)+`"`) {
+			if kept := strings.TrimSpace(tt.appleID); kept != "" && len(kept) < 200 && !strings.Contains(got.Body, `value="`+htmlEscape(kept)+`"`) {
 				t.Errorf("Apple ID %q not kept in the form", kept)
 			}
 		})
 	}
 	// Back and resubmit: the browser posts the file field with no name and no content. That
 	// is a file to choose again, not an empty download to fetch anew from Apple.
-	resent := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", "", []byte{})
-	if resent.status != http.StatusUnprocessableEntity || !strings.Contains(resent.body, "Choose the server token file (.p7m)") || strings.Contains(resent.body, "download the token again") {
-		t.Errorf("a resubmitted form without its file: %d\n%s", resent.status, resent.body)
+	resent := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", "", []byte{})
+	if resent.Status != http.StatusUnprocessableEntity || !strings.Contains(resent.Body, "Choose the server token file (.p7m)") || strings.Contains(resent.Body, "download the token again") {
+		t.Errorf("a resubmitted form without its file: %d\n%s", resent.Status, resent.Body)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 0 {
 		t.Errorf("Intune received %d uploads", n)
@@ -174,9 +171,9 @@ func htmlEscape(s string) string {
 func TestRequestOverLimitIsRefused(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
-	got := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", "huge.p7m", bytes.Repeat([]byte("A"), 300<<10))
-	if got.status != http.StatusRequestEntityTooLarge || !strings.Contains(got.body, "about 3 KB") {
-		t.Errorf("300 KB upload: %d", got.status)
+	got := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", "huge.p7m", bytes.Repeat([]byte("A"), 300<<10))
+	if got.Status != http.StatusRequestEntityTooLarge || !strings.Contains(got.Body, "about 3 KB") {
+		t.Errorf("300 KB upload: %d", got.Status)
 	}
 }
 
@@ -184,11 +181,11 @@ func TestWrongKeyTokenStoppedBeforeIntune(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	wrong := MustSample(t, p, abmSoon, sandbox.SampleWrongKey)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", wrong.FileName, wrong.Data)
-	if review.status != http.StatusUnprocessableEntity || !strings.Contains(review.body, "made for another MDM server") {
-		t.Fatalf("review: %d\n%s", review.status, review.body)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", wrong.FileName, wrong.Data)
+	if review.Status != http.StatusUnprocessableEntity || !strings.Contains(review.Body, "made for another MDM server") {
+		t.Fatalf("review: %d\n%s", review.Status, review.Body)
 	}
-	if !strings.Contains(review.body, "/settings/"+abmSoon+"/public-key") || confirmAction.MatchString(review.body) {
+	if !strings.Contains(review.Body, "/settings/"+abmSoon+"/public-key") || confirmAction.MatchString(review.Body) {
 		t.Error("mismatch page must link the public key and offer no confirmation")
 	}
 	if n := len(p.tenant.Graph.Received()); n != 0 {
@@ -204,9 +201,9 @@ func TestWrongFilesNamed(t *testing.T) {
 		sandbox.SampleAPNsCert: "certificate",
 	} {
 		s := MustSample(t, p, "", kind)
-		got := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", s.FileName, s.Data)
-		if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, want) || confirmAction.MatchString(got.body) {
-			t.Errorf("%s: %d, want a failed check naming %q", kind, got.status, want)
+		got := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", s.FileName, s.Data)
+		if got.Status != http.StatusUnprocessableEntity || !strings.Contains(got.Body, want) || confirmAction.MatchString(got.Body) {
+			t.Errorf("%s: %d, want a failed check naming %q", kind, got.Status, want)
 		}
 	}
 }
@@ -215,20 +212,20 @@ func TestChangedAppleIDNeedsConfirmation(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "new-admin@contoso.com", valid.FileName, valid.Data)
-	if !strings.Contains(review.body, `data-verdict="warn"`) || !strings.Contains(review.body, `name="ack" value="apple_id_change"`) {
-		t.Fatalf("no Apple ID warning with a tick box:\n%s", review.body)
+	review := postUpload(t, b, abmSoon, csrf, "new-admin@contoso.com", valid.FileName, valid.Data)
+	if !strings.Contains(review.Body, `data-verdict="warn"`) || !strings.Contains(review.Body, `name="ack" value="apple_id_change"`) {
+		t.Fatalf("no Apple ID warning with a tick box:\n%s", review.Body)
 	}
-	again := b.confirm(review)
-	if again.status != http.StatusUnprocessableEntity || !strings.Contains(again.body, "Tick each box") {
-		t.Fatalf("confirm without the tick: %d", again.status)
+	again := confirmReview(t, b, review)
+	if again.Status != http.StatusUnprocessableEntity || !strings.Contains(again.Body, "Tick each box") {
+		t.Fatalf("confirm without the tick: %d", again.Status)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 0 {
 		t.Fatalf("sent without the tick (%d)", n)
 	}
-	done := b.confirm(again, "apple_id_change")
-	if done.status != http.StatusOK || !strings.Contains(done.body, "new-admin@contoso.com") {
-		t.Fatalf("confirm with the tick: %d\n%s", done.status, done.body)
+	done := confirmReview(t, b, again, "apple_id_change")
+	if done.Status != http.StatusOK || !strings.Contains(done.Body, "new-admin@contoso.com") {
+		t.Fatalf("confirm with the tick: %d\n%s", done.Status, done.Body)
 	}
 }
 
@@ -236,20 +233,20 @@ func TestDoubleSubmitRefused(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	first := b.confirm(review)
-	if first.status != http.StatusOK || !strings.Contains(first.body, "Token renewed") {
-		t.Fatalf("first confirm: %d", first.status)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	first := confirmReview(t, b, review)
+	if first.Status != http.StatusOK || !strings.Contains(first.Body, "Token renewed") {
+		t.Fatalf("first confirm: %d", first.Status)
 	}
 	// The same form sent again (a second click, Back and resubmit) shows the first result.
-	second := b.confirm(review)
-	if second.redirectedFrom != http.StatusSeeOther || second.path != first.path || !strings.Contains(second.body, "Token renewed") {
-		t.Errorf("second confirm of the same review: %d → %s", second.status, second.path)
+	second := confirmReview(t, b, review)
+	if second.RedirectedFrom != http.StatusSeeOther || second.Path != first.Path || !strings.Contains(second.Body, "Token renewed") {
+		t.Errorf("second confirm of the same review: %d → %s", second.Status, second.Path)
 	}
 	// The same file again within 10 minutes: a warning that needs a tick.
-	again := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if !strings.Contains(again.body, `name="ack" value="duplicate"`) {
-		t.Errorf("re-upload of the same file not flagged:\n%s", again.body)
+	again := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if !strings.Contains(again.Body, `name="ack" value="duplicate"`) {
+		t.Errorf("re-upload of the same file not flagged:\n%s", again.Body)
 	}
 	if n := len(p.tenant.Graph.Received()); n != 1 {
 		t.Errorf("Intune received %d uploads, want 1", n)
@@ -260,13 +257,13 @@ func TestReviewBelongsToItsSession(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
 	other, _ := signedInHannah(t, p)
-	m := confirmAction.FindStringSubmatch(review.body)
-	otherHome := other.get("/")
-	got := other.do(http.MethodPost, "/uploads/"+m[1]+"/confirm", map[string][]string{"csrf_token": {csrfFrom(t, otherHome.body)}}, map[string]string{"Origin": other.base})
-	if got.status != http.StatusGone {
-		t.Errorf("another session confirmed the review: %d", got.status)
+	m := confirmAction.FindStringSubmatch(review.Body)
+	otherHome := other.Get("/")
+	got := other.Do(http.MethodPost, "/uploads/"+m[1]+"/confirm", map[string][]string{"csrf_token": {csrfFrom(t, otherHome.Body)}}, map[string]string{"Origin": other.Base})
+	if got.Status != http.StatusGone {
+		t.Errorf("another session confirmed the review: %d", got.Status)
 	}
 }
 
@@ -274,13 +271,13 @@ func TestIntuneRejectionPage(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
-	got := b.confirm(review, ackAll(review)...)
-	if got.status != http.StatusOK || !strings.Contains(got.body, `data-state="failed"`) || !strings.Contains(got.body, "Intune rejected the token") {
-		t.Fatalf("rejection: %d\n%s", got.status, got.body)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	got := confirmReview(t, b, review, ackAll(review)...)
+	if got.Status != http.StatusOK || !strings.Contains(got.Body, `data-state="failed"`) || !strings.Contains(got.Body, "Intune rejected the token") {
+		t.Fatalf("rejection: %d\n%s", got.Status, got.Body)
 	}
 	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "Date", "another MDM server"} {
-		if !strings.Contains(got.body, want) {
+		if !strings.Contains(got.Body, want) {
 			t.Errorf("rejection page lacks %q", want)
 		}
 	}
@@ -288,27 +285,27 @@ func TestIntuneRejectionPage(t *testing.T) {
 
 var ackValue = regexp.MustCompile(`name="ack" value="([^"]+)"`)
 
-func ackAll(review page) []string {
+func ackAll(review testkit.Page) []string {
 	var out []string
-	for _, m := range ackValue.FindAllStringSubmatch(review.body, -1) {
+	for _, m := range ackValue.FindAllStringSubmatch(review.Body, -1) {
 		out = append(out, m[1])
 	}
 	return out
 }
 
 func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
-	p := newTestPortalWith(t, nil, func(tc *sandbox.TenantConfig) { tc.AccessTokenLifetime = time.Second })
+	p := newTestPortalWith(t, nil, func(o *app.Options) { o.Sandbox.AccessTokenLifetime = time.Second })
 	b, csrf := signedInHannah(t, p)
 	var before []byte
-	p.db.SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&before)
+	p.app.DB().SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&before)
 	time.Sleep(1100 * time.Millisecond) // the access token has expired
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
-	review := b.postUpload(abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
-	if got := b.confirm(review); got.status != http.StatusOK {
-		t.Fatalf("upload after expiry: %d\n%s", got.status, got.body)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
+	if got := confirmReview(t, b, review); got.Status != http.StatusOK {
+		t.Fatalf("upload after expiry: %d\n%s", got.Status, got.Body)
 	}
 	var after []byte
-	p.db.SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&after)
+	p.app.DB().SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&after)
 	if bytes.Equal(before, after) {
 		t.Error("the session's tokens were not refreshed and saved")
 	}
@@ -317,12 +314,12 @@ func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
 func TestPublicKeyDownload(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b, _ := signedInHannah(t, p)
-	got := b.get("/settings/" + abmSoon + "/public-key")
-	lines := strings.Split(strings.TrimSpace(got.body), "\n")
-	if got.status != http.StatusOK || len(lines) != 3 || lines[0] != "-----BEGIN CERTIFICATE-----" || lines[2] != "-----END CERTIFICATE-----" {
-		t.Fatalf("public key: %d\n%s", got.status, got.body)
+	got := b.Get("/settings/" + abmSoon + "/public-key")
+	lines := strings.Split(strings.TrimSpace(got.Body), "\n")
+	if got.Status != http.StatusOK || len(lines) != 3 || lines[0] != "-----BEGIN CERTIFICATE-----" || lines[2] != "-----END CERTIFICATE-----" {
+		t.Fatalf("public key: %d\n%s", got.Status, got.Body)
 	}
-	if cd := got.header.Get("Content-Disposition"); !strings.Contains(cd, `filename="Contoso_ABM_public_key.pem"`) {
+	if cd := got.Header.Get("Content-Disposition"); !strings.Contains(cd, `filename="Contoso_ABM_public_key.pem"`) {
 		t.Errorf("Content-Disposition %q", cd)
 	}
 }

@@ -1,17 +1,21 @@
-package handlers
+package handlers_test
 
 import (
-	"log/slog"
+	"context"
+	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/app"
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 // examplePath turns a route pattern into a concrete path.
@@ -30,8 +34,8 @@ func examplePath(pattern string) string {
 	return strings.ReplaceAll(pattern, ":id", "0b6f9a4e-2c1d-4e8f-9a3b-5d7c1e2f4a61")
 }
 
-func isRedirectToLogin(p page) bool {
-	return p.status == http.StatusSeeOther && strings.HasPrefix(p.header.Get("Location"), "/auth/login?return_to=")
+func isRedirectToLogin(p testkit.Page) bool {
+	return p.Status == http.StatusSeeOther && strings.HasPrefix(p.Header.Get("Location"), "/auth/login?return_to=")
 }
 
 // TestRouteGuards walks the route table itself, so a route added without thought about its
@@ -40,13 +44,13 @@ func TestRouteGuards(t *testing.T) {
 	p := newTestPortal(t, nil)
 	anon := p.browser(t)
 	hannah := p.browser(t)
-	MustSignIn(t, hannah, "hannah", "/")
+	testkit.MustSignIn(t, hannah, "hannah", "/")
 	nora := p.browser(t)
-	MustSignIn(t, nora, "nora", "/")
+	testkit.MustSignIn(t, nora, "nora", "/")
 	avery := p.browser(t)
-	MustSignIn(t, avery, "avery", "/")
+	testkit.MustSignIn(t, avery, "avery", "/")
 
-	routes := p.server.routes()
+	routes := handlers.Routes(p.app.Config(), p.tenant)
 	if len(routes) < 8 {
 		t.Fatalf("route table has %d routes", len(routes))
 	}
@@ -55,92 +59,85 @@ func TestRouteGuards(t *testing.T) {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			// Unsafe methods are sent with a valid token where a session exists, so this test
 			// sees the guard, not the CSRF check.
-			send := func(b *browser, csrf string) page {
-				if isSafeMethod(r.Method) {
-					return b.do(r.Method, path, nil, nil)
+			send := func(b *testkit.Browser, csrf string) testkit.Page {
+				if handlers.IsSafeMethod(r.Method) {
+					return b.Do(r.Method, path, nil, nil)
 				}
-				return b.do(r.Method, path, url.Values{"csrf_token": {csrf}}, map[string]string{"Origin": b.base})
+				return b.Do(r.Method, path, url.Values{"csrf_token": {csrf}}, map[string]string{"Origin": b.Base})
 			}
 			switch r.Access {
-			case public:
+			case "public":
 				got := send(anon, "")
-				if isRedirectToLogin(got) || got.status == http.StatusUnauthorized || got.status == http.StatusForbidden {
-					t.Errorf("public route refused an anonymous request: %d", got.status)
+				if isRedirectToLogin(got) || got.Status == http.StatusUnauthorized || got.Status == http.StatusForbidden {
+					t.Errorf("public route refused an anonymous request: %d", got.Status)
 				}
-			case anyRole:
+			case "anyRole":
 				got := send(anon, "")
-				if isSafeMethod(r.Method) && !isRedirectToLogin(got) {
-					t.Errorf("anonymous GET: %d %s, want redirect to sign-in", got.status, got.header.Get("Location"))
+				if handlers.IsSafeMethod(r.Method) && !isRedirectToLogin(got) {
+					t.Errorf("anonymous GET: %d %s, want redirect to sign-in", got.Status, got.Header.Get("Location"))
 				}
-				if !isSafeMethod(r.Method) && got.status != http.StatusUnauthorized {
-					t.Errorf("anonymous %s: %d, want 401", r.Method, got.status)
+				if !handlers.IsSafeMethod(r.Method) && got.Status != http.StatusUnauthorized {
+					t.Errorf("anonymous %s: %d, want 401", r.Method, got.Status)
 				}
-				home := nora.get("/")
+				home := nora.Get("/")
 				got = send(nora, "")
-				if got.status != http.StatusForbidden || !strings.Contains(got.body, "DepToken.Upload") {
-					t.Errorf("Nora (no role): %d, want the 403 page naming the role (%d)", got.status, home.status)
+				if got.Status != http.StatusForbidden || !strings.Contains(got.Body, "DepToken.Upload") {
+					t.Errorf("Nora (no role): %d, want the 403 page naming the role (%d)", got.Status, home.Status)
 				}
-				hp := hannah.get("/")
-				got = send(hannah, csrfOrEmpty(hp.body))
+				hp := hannah.Get("/")
+				got = send(hannah, csrfOrEmpty(hp.Body))
 				// An upload id that does not exist is a 404 page, not a refusal.
-				if got.status >= 400 && !(got.status == http.StatusNotFound && strings.Contains(got.body, "No such renewal")) {
-					t.Errorf("Hannah (uploader): %d", got.status)
+				if got.Status >= 400 && !(got.Status == http.StatusNotFound && strings.Contains(got.Body, "No such renewal")) {
+					t.Errorf("Hannah (uploader): %d", got.Status)
 				}
-			case uploader:
+			case "uploader":
 				got := send(anon, "")
-				if isSafeMethod(r.Method) && !isRedirectToLogin(got) {
-					t.Errorf("anonymous GET: %d %s, want redirect to sign-in", got.status, got.header.Get("Location"))
+				if handlers.IsSafeMethod(r.Method) && !isRedirectToLogin(got) {
+					t.Errorf("anonymous GET: %d %s, want redirect to sign-in", got.Status, got.Header.Get("Location"))
 				}
-				if !isSafeMethod(r.Method) && got.status != http.StatusUnauthorized {
-					t.Errorf("anonymous %s: %d, want 401", r.Method, got.status)
+				if !handlers.IsSafeMethod(r.Method) && got.Status != http.StatusUnauthorized {
+					t.Errorf("anonymous %s: %d, want 401", r.Method, got.Status)
 				}
-				got = send(nora, csrfOrEmpty(nora.get("/").body))
-				if got.status != http.StatusForbidden || !strings.Contains(got.body, "You need a depportal role") {
-					t.Errorf("Nora (no role): %d, want the 403 page", got.status)
+				got = send(nora, csrfOrEmpty(nora.Get("/").Body))
+				if got.Status != http.StatusForbidden || !strings.Contains(got.Body, "You need a depportal role") {
+					t.Errorf("Nora (no role): %d, want the 403 page", got.Status)
 				}
-				got = send(avery, csrfOrEmpty(avery.get("/").body))
-				if got.status != http.StatusForbidden || !strings.Contains(got.body, "DepToken.Upload") {
-					t.Errorf("Avery (auditor only): %d, want the 403 page naming DepToken.Upload", got.status)
+				got = send(avery, csrfOrEmpty(avery.Get("/").Body))
+				if got.Status != http.StatusForbidden || !strings.Contains(got.Body, "DepToken.Upload") {
+					t.Errorf("Avery (auditor only): %d, want the 403 page naming DepToken.Upload", got.Status)
 				}
-				got = send(hannah, csrfOrEmpty(hannah.get("/").body))
-				if got.status == http.StatusUnauthorized || got.status == http.StatusForbidden || isRedirectToLogin(got) {
-					t.Errorf("Hannah (uploader): %d", got.status)
+				got = send(hannah, csrfOrEmpty(hannah.Get("/").Body))
+				if got.Status == http.StatusUnauthorized || got.Status == http.StatusForbidden || isRedirectToLogin(got) {
+					t.Errorf("Hannah (uploader): %d", got.Status)
 				}
-			case auditor:
+			case "auditor":
 				got := send(anon, "")
-				if isSafeMethod(r.Method) && !isRedirectToLogin(got) || !isSafeMethod(r.Method) && got.status != http.StatusUnauthorized {
-					t.Errorf("anonymous: %d", got.status)
+				if handlers.IsSafeMethod(r.Method) && !isRedirectToLogin(got) || !handlers.IsSafeMethod(r.Method) && got.Status != http.StatusUnauthorized {
+					t.Errorf("anonymous: %d", got.Status)
 				}
-				if got = send(nora, csrfOrEmpty(nora.get("/").body)); got.status != http.StatusForbidden {
-					t.Errorf("Nora (no role): %d", got.status)
+				if got = send(nora, csrfOrEmpty(nora.Get("/").Body)); got.Status != http.StatusForbidden {
+					t.Errorf("Nora (no role): %d", got.Status)
 				}
-				got = send(hannah, csrfOrEmpty(hannah.get("/").body))
-				if got.status != http.StatusForbidden || !strings.Contains(got.body, "DepToken.Audit") {
-					t.Errorf("Hannah (uploader only): %d, want the 403 page naming DepToken.Audit", got.status)
+				got = send(hannah, csrfOrEmpty(hannah.Get("/").Body))
+				if got.Status != http.StatusForbidden || !strings.Contains(got.Body, "DepToken.Audit") {
+					t.Errorf("Hannah (uploader only): %d, want the 403 page naming DepToken.Audit", got.Status)
 				}
-				got = send(avery, csrfOrEmpty(avery.get("/").body))
-				if got.status >= 400 {
-					t.Errorf("Avery (auditor): %d", got.status)
+				got = send(avery, csrfOrEmpty(avery.Get("/").Body))
+				if got.Status >= 400 {
+					t.Errorf("Avery (auditor): %d", got.Status)
 				}
-			case metricsReader:
+			case "metricsReader":
 				// From loopback, the default metrics network; the token and other networks
 				// are tested in metrics_test.go.
 				got := send(anon, "")
-				if got.status != http.StatusOK || !strings.Contains(got.body, "depportal_http_requests_total") {
-					t.Errorf("metrics from loopback: %d", got.status)
+				if got.Status != http.StatusOK || !strings.Contains(got.Body, "depportal_http_requests_total") {
+					t.Errorf("metrics from loopback: %d", got.Status)
 				}
 			default:
-				t.Fatalf("route has an access level this test does not know: %d", r.Access)
+				t.Fatalf("route has an access level this test does not know: %s", r.Access)
 			}
 		})
 	}
-}
-
-func csrfOrEmpty(body string) string {
-	if m := csrfPattern.FindStringSubmatch(body); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 // TestCSRFOnEveryUnsafeRoute: with a live session, an unsafe request without the session's
@@ -148,15 +145,15 @@ func csrfOrEmpty(body string) string {
 func TestCSRFOnEveryUnsafeRoute(t *testing.T) {
 	p := newTestPortal(t, nil)
 	hannah := p.browser(t)
-	home, _ := MustSignIn(t, hannah, "hannah", "/")
+	home, _ := testkit.MustSignIn(t, hannah, "hannah", "/")
 	avery := p.browser(t)
-	averyHome, _ := MustSignIn(t, avery, "avery", "/")
-	otherToken := csrfFrom(t, averyHome.body)
+	averyHome, _ := testkit.MustSignIn(t, avery, "avery", "/")
+	otherToken := csrfFrom(t, averyHome.Body)
 	_ = home
 
 	unsafe := 0
-	for _, r := range p.server.routes() {
-		if isSafeMethod(r.Method) || strings.HasPrefix(r.Path, "/_sandbox/") {
+	for _, r := range handlers.Routes(p.app.Config(), p.tenant) {
+		if handlers.IsSafeMethod(r.Method) || strings.HasPrefix(r.Path, "/_sandbox/") {
 			continue
 		}
 		unsafe++
@@ -166,24 +163,24 @@ func TestCSRFOnEveryUnsafeRoute(t *testing.T) {
 			"empty token":         {"csrf_token": {""}},
 			"other session token": {"csrf_token": {otherToken}},
 		} {
-			got := hannah.do(r.Method, path, form, map[string]string{"Origin": hannah.base})
-			if got.status != http.StatusForbidden || !strings.Contains(got.body, "This form has expired") {
-				t.Errorf("%s %s with %s: %d", r.Method, r.Path, name, got.status)
+			got := hannah.Do(r.Method, path, form, map[string]string{"Origin": hannah.Base})
+			if got.Status != http.StatusForbidden || !strings.Contains(got.Body, "This form has expired") {
+				t.Errorf("%s %s with %s: %d", r.Method, r.Path, name, got.Status)
 			}
 		}
 		// A cross-site request is refused by the origin check even with the right token.
-		got := hannah.do(r.Method, path, url.Values{"csrf_token": {csrfFrom(t, hannah.get("/").body)}},
+		got := hannah.Do(r.Method, path, url.Values{"csrf_token": {csrfFrom(t, hannah.Get("/").Body)}},
 			map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
-		if got.status != http.StatusForbidden {
-			t.Errorf("%s %s cross-site: %d", r.Method, r.Path, got.status)
+		if got.Status != http.StatusForbidden {
+			t.Errorf("%s %s cross-site: %d", r.Method, r.Path, got.Status)
 		}
 	}
 	if unsafe == 0 {
 		t.Fatal("no unsafe routes found: the test checked nothing")
 	}
 	// The session survived all of it: the refused requests did nothing.
-	if got := hannah.get("/"); got.status != http.StatusOK {
-		t.Errorf("session after refused requests: %d", got.status)
+	if got := hannah.Get("/"); got.Status != http.StatusOK {
+		t.Errorf("session after refused requests: %d", got.Status)
 	}
 }
 
@@ -194,19 +191,19 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 	p := newTestPortal(t, nil)
 	anon := p.browser(t)
 	hannah := p.browser(t)
-	MustSignIn(t, hannah, "hannah", "/")
+	testkit.MustSignIn(t, hannah, "hannah", "/")
 
 	paths := []string{"/does-not-exist"}
-	for _, r := range p.server.routes() {
+	for _, r := range handlers.Routes(p.app.Config(), p.tenant) {
 		if r.Method == http.MethodGet {
 			paths = append(paths, examplePath(r.Path))
 		}
 	}
 	seen := map[string]bool{}
 	for _, path := range paths {
-		for who, b := range map[string]*browser{"anonymous": anon, "hannah": hannah} {
-			got := b.get(path)
-			h := got.header
+		for who, b := range map[string]*testkit.Browser{"anonymous": anon, "hannah": hannah} {
+			got := b.Get(path)
+			h := got.Header
 			csp := h.Get("Content-Security-Policy")
 			for _, want := range []string{"default-src 'self'", "script-src 'nonce-", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
 				if !strings.Contains(csp, want) {
@@ -224,26 +221,40 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 				t.Errorf("%s %s: request ID %q missing or reused", who, path, id)
 			}
 			seen[id] = true
-			if m := nonceAttr.FindStringSubmatch(got.body); m != nil && !strings.Contains(csp, "'nonce-"+m[1]+"'") {
+			if m := nonceAttr.FindStringSubmatch(got.Body); m != nil && !strings.Contains(csp, "'nonce-"+m[1]+"'") {
 				t.Errorf("%s %s: script nonce %q not in CSP %q", who, path, m[1], csp)
 			}
 		}
 	}
 }
 
+// TestHSTSWhenHTTPS builds the portal through app in tenant mode, as configured behind a
+// TLS-terminating proxy, and asks it for a page without starting it (nothing is discovered).
 func TestHSTSWhenHTTPS(t *testing.T) {
-	p := newTestPortal(t, nil)
-	// The same portal configured for https (behind a TLS-terminating proxy).
-	cfg := p.server.Config
-	cfg.PublicURL, _ = url.Parse("https://depportal.contoso.com")
-	cfg.Mode, cfg.AuthorityHost = config.ModeTenant, "https://login.microsoftonline.com"
-	sessions, err := auth.NewSessions(auth.SessionConfig{IdleTimeout: time.Minute, AbsoluteTimeout: time.Hour, SecureCookies: true}, nil, testKey, nil)
+	signerKey, _, err := audit.GenerateKey("depportal-test/audit")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Sessions: sessions})
+	env := map[string]string{
+		"ENTRA_TENANT_ID":             "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"ENTRA_CLIENT_ID":             "5e1f6a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+		"ENTRA_CLIENT_SECRET":         "test-secret",
+		"DEPPORTAL_PUBLIC_URL":        "https://depportal.contoso.com",
+		"DEPPORTAL_SESSION_KEY":       base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+		"DEPPORTAL_AUDIT_SIGNING_KEY": signerKey,
+		"DEPPORTAL_DATA_DIR":          t.TempDir(),
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{Logs: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if got := rec.Header().Get("Strict-Transport-Security"); !strings.Contains(got, "max-age=") {
 		t.Errorf("HSTS = %q", got)
 	}
@@ -252,22 +263,22 @@ func TestHSTSWhenHTTPS(t *testing.T) {
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://login.microsoftonline.com") {
 		t.Errorf("tenant CSP = %q", csp)
 	}
-	if sessions.SessionCookieName() != "__Host-depportal_session" {
-		t.Errorf("cookie name %s", sessions.SessionCookieName())
+	if name := a.Sessions().SessionCookieName(); name != "__Host-depportal_session" {
+		t.Errorf("cookie name %s", name)
 	}
 }
 
 func TestIncomingRequestIDIsNotTrusted(t *testing.T) {
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
-	got := b.do(http.MethodGet, "/healthz", nil, map[string]string{"X-Request-ID": "chosen-by-client"})
-	if id := got.header.Get("X-Request-ID"); id == "chosen-by-client" || id == "" {
+	got := b.Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Request-ID": "chosen-by-client"})
+	if id := got.Header.Get("X-Request-ID"); id == "chosen-by-client" || id == "" {
 		t.Errorf("response request ID = %q", id)
 	}
-	if !strings.Contains(p.logs.String(), "upstream_request_id=chosen-by-client") {
+	if line := p.logLineOf(t, got.Header.Get("X-Request-ID")); !strings.Contains(line, "upstream_request_id=chosen-by-client") {
 		t.Error("a well-formed upstream ID should be logged beside ours")
 	}
-	b.do(http.MethodGet, "/healthz", nil, map[string]string{"X-Request-ID": "evil\" injected=1"})
+	b.Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Request-ID": "evil\" injected=1"})
 	if strings.Contains(p.logs.String(), "injected") {
 		t.Error("a malformed upstream ID reached the log")
 	}
@@ -275,33 +286,33 @@ func TestIncomingRequestIDIsNotTrusted(t *testing.T) {
 
 func TestForwardedForIgnoredWithoutTrustedProxy(t *testing.T) {
 	p := newTestPortal(t, nil)
-	p.browser(t).do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
-	logs := p.logs.String()
-	if strings.Contains(logs, "client_ip=203.0.113.9") || !strings.Contains(logs, "client_ip=127.0.0.1") {
-		t.Errorf("spoofed X-Forwarded-For believed:\n%s", logs)
+	got := p.browser(t).Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
+	line := p.logLineOf(t, got.Header.Get("X-Request-ID"))
+	if strings.Contains(p.logs.String(), "client_ip=203.0.113.9") || !strings.Contains(line+" ", "client_ip=127.0.0.1 ") {
+		t.Errorf("spoofed X-Forwarded-For believed:\n%s", line)
 	}
 }
 
 func TestForwardedForBelievedFromTrustedProxy(t *testing.T) {
 	p := newTestPortal(t, map[string]string{"DEPPORTAL_TRUSTED_PROXIES": "127.0.0.0/8"})
-	p.browser(t).do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
-	if !strings.Contains(p.logs.String(), "client_ip=203.0.113.9") {
+	got := p.browser(t).Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
+	if line := p.logLineOf(t, got.Header.Get("X-Request-ID")); !strings.Contains(line+" ", "client_ip=203.0.113.9 ") {
 		t.Error("X-Forwarded-For from a trusted proxy ignored")
 	}
 }
 
 func TestNotFoundPage(t *testing.T) {
 	p := newTestPortal(t, nil)
-	got := p.browser(t).get("/no/such/page")
-	if got.status != http.StatusNotFound || !strings.Contains(got.body, "Page not found") || !strings.Contains(got.body, "sandbox-banner") {
-		t.Errorf("404: %d", got.status)
+	got := p.browser(t).Get("/no/such/page")
+	if got.Status != http.StatusNotFound || !strings.Contains(got.Body, "Page not found") || !strings.Contains(got.Body, "sandbox-banner") {
+		t.Errorf("404: %d", got.Status)
 	}
 }
 
 func TestReadyz(t *testing.T) {
 	p := newTestPortal(t, nil)
-	got := p.browser(t).get("/readyz")
-	if got.status != http.StatusOK || !strings.Contains(got.body, `"oidc":"ok"`) {
-		t.Errorf("readyz: %d %s", got.status, got.body)
+	got := p.browser(t).Get("/readyz")
+	if got.Status != http.StatusOK || !strings.Contains(got.Body, `"oidc":"ok"`) {
+		t.Errorf("readyz: %d %s", got.Status, got.Body)
 	}
 }
