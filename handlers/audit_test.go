@@ -38,6 +38,7 @@ func MustOneRecord(tb testing.TB, p *testPortal, t audit.EventType) audit.Record
 // TestEveryEventTypeFromTheRealFlow drives the portal as people would and checks that each
 // event type is recorded with the fields an auditor needs.
 func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	hannah, csrf := signedInHannah(t, p)
 
@@ -116,6 +117,7 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 }
 
 func TestAuditorSeesEverythingUploaderOnlyOwn(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	signedInHannah(t, p)
 	avery := p.browser(t)
@@ -149,6 +151,7 @@ func TestAuditorSeesEverythingUploaderOnlyOwn(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestAuditFiltersAndExport(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	hannah, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -193,6 +196,7 @@ func TestAuditFiltersAndExport(t *testing.T) {
 // TestAuditRefusalStopsTheUpload: when the database refuses audit writes, nothing reaches
 // Intune and the person is told why.
 func TestAuditRefusalStopsTheUpload(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	hannah, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -210,6 +214,7 @@ func TestAuditRefusalStopsTheUpload(t *testing.T) {
 }
 
 func TestAuditorSignsACheckpointOnDemand(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	signedInHannah(t, p)
 	avery := p.browser(t)

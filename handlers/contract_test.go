@@ -14,6 +14,7 @@ import (
 // graph/'s reading of Graph) against the Intune simulator (written from DOMAIN.md), with a
 // real delegated token from the sandbox sign-in.
 func TestGraphClientAgainstSimulator(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	hannah, _ := signedInHannah(t, p)
 	sess, err := p.app.Sessions().Load(context.Background(), hannah.Cookie("depportal_session").Value)

@@ -13,6 +13,7 @@ import (
 
 // An internal error becomes the 500 page with a request ID; its text reaches the log only.
 func TestInternalErrorPageHidesDetail(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	rec := httptest.NewRecorder()
 	deps := handlers.Deps{Config: p.app.Config(), Logger: p.app.Logger(), Sessions: p.app.Sessions()}
@@ -32,6 +33,7 @@ func TestInternalErrorPageHidesDetail(t *testing.T) {
 
 // Each sign-in refusal reason gets words a helpdesk person understands, never the raw reason.
 func TestEverySignInReasonHasAPage(t *testing.T) {
+	t.Parallel()
 	cfg := newTestPortal(t, nil).app.Config()
 	reasons := []auth.Reason{
 		auth.ReasonUnavailable, auth.ReasonProvider, auth.ReasonStateMissing, auth.ReasonStateUnknown,

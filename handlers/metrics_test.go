@@ -9,6 +9,7 @@ import (
 )
 
 func TestMetricsAccessRule(t *testing.T) {
+	t.Parallel()
 	const token = "0123456789abcdef0123"
 	// The test client comes from 127.0.0.1, outside this network list.
 	p := newTestPortal(t, map[string]string{"DEPPORTAL_METRICS_NETWORKS": "10.0.0.0/8", "DEPPORTAL_METRICS_TOKEN": token})
@@ -29,6 +30,7 @@ func TestMetricsAccessRule(t *testing.T) {
 }
 
 func TestMetricsAfterARenewal(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	b.Get("/")

@@ -47,6 +47,7 @@ func uploadRecords(tb testing.TB, p *testPortal) []string {
 // The rule: "renewed" only on 204 or a read-back proving it; "not renewed" only when nothing
 // can have reached Intune or a read-back proves the old token is still there; else unknown.
 func TestEveryUploadOutcome(t *testing.T) {
+	t.Parallel()
 	const (
 		renewed    = "Token renewed"
 		stillOld   = "Not renewed: Intune still holds the previous token"

@@ -17,6 +17,7 @@ import (
 
 // Finding 5: the ticks count whether the CSRF token comes as a form field or as a header.
 func TestConfirmTicksWithCSRFHeader(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -37,6 +38,7 @@ func TestConfirmTicksWithCSRFHeader(t *testing.T) {
 
 // Finding 3: after a renewal, reload, Back and another person's view all tell the truth.
 func TestUploadPageAfterRenewal(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)

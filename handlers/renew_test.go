@@ -75,6 +75,7 @@ func signedInHannah(t *testing.T, p *testPortal) (*testkit.Browser, string) {
 }
 
 func TestRenewTokenEndToEnd(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 
@@ -122,6 +123,7 @@ func TestRenewTokenEndToEnd(t *testing.T) {
 }
 
 func TestRenewFormValidation(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -169,6 +171,7 @@ func htmlEscape(s string) string {
 }
 
 func TestRequestOverLimitIsRefused(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	got := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", "huge.p7m", bytes.Repeat([]byte("A"), 300<<10))
@@ -178,6 +181,7 @@ func TestRequestOverLimitIsRefused(t *testing.T) {
 }
 
 func TestWrongKeyTokenStoppedBeforeIntune(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	wrong := MustSample(t, p, abmSoon, sandbox.SampleWrongKey)
@@ -194,6 +198,7 @@ func TestWrongKeyTokenStoppedBeforeIntune(t *testing.T) {
 }
 
 func TestWrongFilesNamed(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	for kind, want := range map[sandbox.SampleKind]string{
@@ -209,6 +214,7 @@ func TestWrongFilesNamed(t *testing.T) {
 }
 
 func TestChangedAppleIDNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -230,6 +236,7 @@ func TestChangedAppleIDNeedsConfirmation(t *testing.T) {
 }
 
 func TestDoubleSubmitRefused(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -254,6 +261,7 @@ func TestDoubleSubmitRefused(t *testing.T) {
 }
 
 func TestReviewBelongsToItsSession(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
@@ -268,6 +276,7 @@ func TestReviewBelongsToItsSession(t *testing.T) {
 }
 
 func TestIntuneRejectionPage(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
@@ -294,6 +303,7 @@ func ackAll(review testkit.Page) []string {
 }
 
 func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
+	t.Parallel()
 	p := newTestPortalWith(t, nil, func(o *app.Options) { o.Sandbox.AccessTokenLifetime = time.Second })
 	b, csrf := signedInHannah(t, p)
 	var before []byte
@@ -312,6 +322,7 @@ func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
 }
 
 func TestPublicKeyDownload(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, _ := signedInHannah(t, p)
 	got := b.Get("/settings/" + abmSoon + "/public-key")

@@ -41,6 +41,7 @@ func isRedirectToLogin(p testkit.Page) bool {
 // TestRouteGuards walks the route table itself, so a route added without thought about its
 // guard is tested the moment it exists.
 func TestRouteGuards(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	anon := p.browser(t)
 	hannah := p.browser(t)
@@ -143,6 +144,7 @@ func TestRouteGuards(t *testing.T) {
 // TestCSRFOnEveryUnsafeRoute: with a live session, an unsafe request without the session's
 // token, or with another session's, is refused before the handler runs.
 func TestCSRFOnEveryUnsafeRoute(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	hannah := p.browser(t)
 	home, _ := testkit.MustSignIn(t, hannah, "hannah", "/")
@@ -188,6 +190,7 @@ var nonceAttr = regexp.MustCompile(`<script[^>]*nonce="([^"]+)"`)
 
 // TestSecurityHeadersOnEveryRoute checks every route, signed in and not, plus a 404.
 func TestSecurityHeadersOnEveryRoute(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	anon := p.browser(t)
 	hannah := p.browser(t)
@@ -231,6 +234,7 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 // TestHSTSWhenHTTPS builds the portal through app in tenant mode, as configured behind a
 // TLS-terminating proxy, and asks it for a page without starting it (nothing is discovered).
 func TestHSTSWhenHTTPS(t *testing.T) {
+	t.Parallel()
 	signerKey, _, err := audit.GenerateKey("depportal-test/audit")
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +273,7 @@ func TestHSTSWhenHTTPS(t *testing.T) {
 }
 
 func TestIncomingRequestIDIsNotTrusted(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	got := b.Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Request-ID": "chosen-by-client"})
@@ -285,6 +290,7 @@ func TestIncomingRequestIDIsNotTrusted(t *testing.T) {
 }
 
 func TestForwardedForIgnoredWithoutTrustedProxy(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	got := p.browser(t).Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
 	line := p.logLineOf(t, got.Header.Get("X-Request-ID"))
@@ -294,6 +300,7 @@ func TestForwardedForIgnoredWithoutTrustedProxy(t *testing.T) {
 }
 
 func TestForwardedForBelievedFromTrustedProxy(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, map[string]string{"DEPPORTAL_TRUSTED_PROXIES": "127.0.0.0/8"})
 	got := p.browser(t).Do(http.MethodGet, "/healthz", nil, map[string]string{"X-Forwarded-For": "203.0.113.9"})
 	if line := p.logLineOf(t, got.Header.Get("X-Request-ID")); !strings.Contains(line+" ", "client_ip=203.0.113.9 ") {
@@ -302,6 +309,7 @@ func TestForwardedForBelievedFromTrustedProxy(t *testing.T) {
 }
 
 func TestNotFoundPage(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	got := p.browser(t).Get("/no/such/page")
 	if got.Status != http.StatusNotFound || !strings.Contains(got.Body, "Page not found") || !strings.Contains(got.Body, "sandbox-banner") {
@@ -310,6 +318,7 @@ func TestNotFoundPage(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	got := p.browser(t).Get("/readyz")
 	if got.Status != http.StatusOK || !strings.Contains(got.Body, `"oidc":"ok"`) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestHannahSignsInAndOut(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 
@@ -53,6 +54,7 @@ func TestHannahSignsInAndOut(t *testing.T) {
 }
 
 func TestSignInIssuesFreshSessionID(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	b.SetCookie(&http.Cookie{Name: "depportal_session", Value: "planted-by-an-attacker-aaaaaaaaaaaaaaaaaaaaaaaa"})
@@ -68,6 +70,7 @@ func TestSignInIssuesFreshSessionID(t *testing.T) {
 }
 
 func TestReturnToSurvivesSignIn(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	_, at := testkit.MustSignIn(t, b, "avery", "/healthz")
@@ -81,6 +84,7 @@ func TestReturnToSurvivesSignIn(t *testing.T) {
 }
 
 func TestNoraGetsForbiddenPage(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	page, _ := testkit.MustSignIn(t, b, "nora", "/")
@@ -95,6 +99,7 @@ func TestNoraGetsForbiddenPage(t *testing.T) {
 }
 
 func TestEveFromAnotherTenantRefused(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	page, _ := testkit.MustSignIn(t, b, "eve", "/")
@@ -110,6 +115,7 @@ func TestEveFromAnotherTenantRefused(t *testing.T) {
 }
 
 func TestCallbackProblemsShowPages(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	tests := []struct{ query, want string }{
