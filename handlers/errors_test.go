@@ -2,13 +2,20 @@ package handlers_test
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/views"
 )
 
 // An internal error becomes the 500 page with a request ID; its text reaches the log only.
@@ -31,16 +38,93 @@ func TestInternalErrorPageHidesDetail(t *testing.T) {
 	}
 }
 
-// Each sign-in refusal reason gets words a helpdesk person understands, never the raw reason.
+// securityCheckReasons are the refusals that deliberately share one page: the provider's answer
+// failed a check of the ID token or of the code exchange, which says nothing a helpdesk person
+// can act on beyond signing in again and giving the operators the request ID.
+var securityCheckReasons = []auth.Reason{
+	auth.ReasonExchange, auth.ReasonNoIDToken, auth.ReasonAlgorithm, auth.ReasonUnknownKey,
+	auth.ReasonSignature, auth.ReasonIssuer, auth.ReasonAudience, auth.ReasonAuthorizedParty,
+	auth.ReasonNonce, auth.ReasonSubject, auth.ReasonClaims,
+}
+
+// reasonsDeclaredInAuth reads package auth's source for every constant of type Reason, so that
+// a reason added there is checked here without anyone remembering to list it.
+func reasonsDeclaredInAuth(t *testing.T) []auth.Reason {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "auth", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("auth's source not found at ../auth: %v", err)
+	}
+	isReason := func(e ast.Expr) bool { id, ok := e.(*ast.Ident); return ok && id.Name == "Reason" }
+	var reasons []auth.Reason
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gen, ok := decl.(*ast.GenDecl)
+			if !ok || gen.Tok != token.CONST {
+				continue
+			}
+			previousWasReason := false
+			for _, spec := range gen.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if vs.Type == nil && len(vs.Values) == 0 && previousWasReason {
+					t.Fatalf("%s: Reason %s repeats the line above it; this test reads only string literals", fset.Position(vs.Pos()), vs.Names[0])
+				}
+				previousWasReason = false
+				for i, n := range vs.Names {
+					var value ast.Expr
+					switch {
+					case isReason(vs.Type) && i < len(vs.Values):
+						value = vs.Values[i] // ReasonX Reason = "x"
+					case vs.Type == nil && i < len(vs.Values):
+						// ReasonX = Reason("x")
+						if call, ok := vs.Values[i].(*ast.CallExpr); ok && isReason(call.Fun) && len(call.Args) == 1 {
+							value = call.Args[0]
+						}
+					}
+					if value == nil {
+						continue // a constant of another type
+					}
+					previousWasReason = true
+					lit, ok := value.(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						t.Fatalf("%s: Reason %s is not a string literal; teach this test to read it", fset.Position(n.Pos()), n.Name)
+					}
+					v, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					reasons = append(reasons, auth.Reason(v))
+				}
+			}
+		}
+	}
+	return reasons
+}
+
+// Each sign-in refusal reason gets words a helpdesk person understands, never the raw reason;
+// and each gets a page chosen for it: either its own, or the security-check page, on purpose.
 func TestEverySignInReasonHasAPage(t *testing.T) {
 	t.Parallel()
 	cfg := newTestPortal(t, nil).app.Config()
-	reasons := []auth.Reason{
-		auth.ReasonUnavailable, auth.ReasonProvider, auth.ReasonStateMissing, auth.ReasonStateUnknown,
-		auth.ReasonStateMismatch, auth.ReasonLoginExpired, auth.ReasonExchange, auth.ReasonNoIDToken,
-		auth.ReasonAlgorithm, auth.ReasonUnknownKey, auth.ReasonSignature, auth.ReasonIssuer, auth.ReasonAudience,
-		auth.ReasonAuthorizedParty, auth.ReasonExpired, auth.ReasonIssuedInFuture, auth.ReasonNonce,
-		auth.ReasonSubject, auth.ReasonTenant, auth.ReasonClaims,
+	reasons := reasonsDeclaredInAuth(t)
+	if len(reasons) < 20 {
+		t.Fatalf("found only %d reasons in auth's source: the parser missed some", len(reasons))
+	}
+	// What an unmapped reason gets: the default branch.
+	fallback := handlers.SignInProblem(cfg, &auth.SignInError{Reason: "reason-no-code-has", Detail: "kid abc"})
+	isFallback := func(p views.Problem) bool { return p.Message == fallback.Message && p.Next == fallback.Next }
+	for _, r := range securityCheckReasons {
+		if !slices.Contains(reasons, r) {
+			t.Errorf("%s is listed as a security-check reason but auth no longer declares it", r)
+		}
 	}
 	for _, r := range reasons {
 		pr := handlers.SignInProblem(cfg, &auth.SignInError{Reason: r, Detail: "kid abc"})
@@ -49,6 +133,13 @@ func TestEverySignInReasonHasAPage(t *testing.T) {
 		}
 		if strings.Contains(pr.Message+pr.Next, string(r)) || strings.Contains(pr.Message+pr.Next, "kid abc") {
 			t.Errorf("%s: page shows internal detail", r)
+		}
+		switch security := slices.Contains(securityCheckReasons, r); {
+		case security && !isFallback(pr):
+			t.Errorf("%s: a security-check refusal, but its page is not the security-check page: %q", r, pr.Message)
+		case !security && isFallback(pr):
+			t.Errorf("%s has no page of its own: it falls through to %q. Give it words in handlers/errors.go "+
+				"(signInProblem), or, if it is an ID token or exchange check, list it in securityCheckReasons", r, pr.Message)
 		}
 	}
 }
