@@ -302,21 +302,40 @@ func ackAll(review testkit.Page) []string {
 	return out
 }
 
+// The access token expires between the sign-in and the upload: the portal's clock moves past
+// it (nobody sleeps), and the upload goes through on a refreshed token, saved to the session.
 func TestUploadWithExpiredAccessTokenRefreshes(t *testing.T) {
 	t.Parallel()
-	p := newTestPortalWith(t, nil, func(o *app.Options) { o.Sandbox.AccessTokenLifetime = time.Second })
+	const lifetime = 10 * time.Minute // within the idle timeout (30 min): only the token expires
+	clock := testkit.NewClock()
+	p := newTestPortalWith(t, nil, func(o *app.Options) {
+		o.Now = clock.Now
+		o.Sandbox.AccessTokenLifetime = lifetime
+	})
 	b, csrf := signedInHannah(t, p)
-	var before []byte
-	p.app.DB().SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&before)
-	time.Sleep(1100 * time.Millisecond) // the access token has expired
+	tokens := func() []byte {
+		t.Helper()
+		var sealed []byte
+		if err := p.app.DB().SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		return sealed
+	}
+	before := tokens()
+	// While the token is fresh, a page that reads Graph uses it as it is.
+	if home := b.Get("/"); home.Status != http.StatusOK || !strings.Contains(home.Body, "Contoso ABM") {
+		t.Fatalf("home page with a fresh token: %d", home.Status)
+	}
+	if !bytes.Equal(before, tokens()) {
+		t.Fatal("the tokens were refreshed before they expired: the test below would prove nothing")
+	}
+	clock.Advance(lifetime) // the access token has expired
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)
 	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", valid.FileName, valid.Data)
 	if got := confirmReview(t, b, review); got.Status != http.StatusOK {
 		t.Fatalf("upload after expiry: %d\n%s", got.Status, got.Body)
 	}
-	var after []byte
-	p.app.DB().SQL().QueryRow(`SELECT tokens FROM sessions`).Scan(&after)
-	if bytes.Equal(before, after) {
+	if bytes.Equal(before, tokens()) {
 		t.Error("the session's tokens were not refreshed and saved")
 	}
 }
