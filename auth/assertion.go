@@ -3,7 +3,6 @@ package auth
 import (
 	"bytes"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -43,16 +42,14 @@ func ParseClientCertificate(pemData []byte) (*ClientCertificate, error) {
 	}
 	key, ok := pair.PrivateKey.(*rsa.PrivateKey)
 	if !ok {
-		return nil, errors.New("the private key must be RSA (Entra ID signs client assertions with RS256)")
+		return nil, errors.New("the private key must be RSA (Entra ID takes client assertions signed with PS256, RSASSA-PSS)")
 	}
-	sha1Sum := sha1.Sum(cert.Raw)
-	sha256Sum := sha256.Sum256(cert.Raw)
-	// Entra ID finds the certificate by its thumbprint: x5t (SHA-1) is what it has always
-	// read, x5t#S256 what it reads now; both are sent.
+	sum := sha256.Sum256(cert.Raw)
+	// Microsoft's certificate-credentials page specifies PS256 and names the certificate by
+	// x5t#S256 alone; the SHA-1 x5t belonged to the RS256 assertions it no longer describes.
 	opts := (&jose.SignerOptions{}).WithType("JWT").
-		WithHeader("x5t", base64.RawURLEncoding.EncodeToString(sha1Sum[:])).
-		WithHeader("x5t#S256", base64.RawURLEncoding.EncodeToString(sha256Sum[:]))
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
+		WithHeader("x5t#S256", base64.RawURLEncoding.EncodeToString(sum[:]))
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: key}, opts)
 	if err != nil {
 		return nil, err
 	}

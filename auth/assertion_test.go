@@ -3,12 +3,16 @@ package auth_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/depportal/depportal/auth"
 )
@@ -68,7 +72,9 @@ func TestCertificateNotRegisteredIsRefused(t *testing.T) {
 	r := newRigWith(t, cc)
 	r.op.clientCert = registered
 	_, err = r.login(t)
-	if got := reasonOf(t, err); got != auth.ReasonExchange {
+	// Entra answers invalid_client (AADSTS700027): the portal's own credential, an operator's
+	// matter, not the person's.
+	if got := reasonOf(t, err); got != auth.ReasonClientCredential {
 		t.Errorf("reason = %s", got)
 	}
 }
@@ -81,5 +87,37 @@ func TestParseClientCertificateNeedsTheKey(t *testing.T) {
 	}
 	if cc, err := auth.ParseClientCertificate(bundle); err != nil || !cc.NotAfter().Equal(cert.NotAfter) {
 		t.Errorf("bundle: %v", err)
+	}
+}
+
+// The assertion's header, read as Entra ID reads it: PS256 (an RS256 assertion fails to
+// parse here), typ JWT, and the certificate's SHA-256 thumbprint in x5t#S256.
+func TestAssertionHeaderIsPS256WithX5tS256(t *testing.T) {
+	bundle, cert := MustClientCertificate(t)
+	cc, err := auth.ParseClientCertificate(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := cc.Assertion(testClient, "https://login.microsoftonline.com/"+testTenant+"/oauth2/v2.0/token", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256}); err == nil {
+		t.Error("the assertion parses as RS256")
+	}
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	if err != nil {
+		t.Fatalf("not PS256: %v", err)
+	}
+	if _, err := jws.Verify(cert.PublicKey); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	h := jws.Signatures[0].Header
+	sum := sha256.Sum256(cert.Raw)
+	if h.ExtraHeaders["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Errorf("x5t#S256 = %v", h.ExtraHeaders["x5t#S256"])
+	}
+	if h.ExtraHeaders[jose.HeaderType] != "JWT" {
+		t.Errorf("typ = %v", h.ExtraHeaders[jose.HeaderType])
 	}
 }

@@ -30,6 +30,10 @@ const (
 	ReasonSubject         Reason = "id_token_sub"
 	ReasonTenant          Reason = "wrong_tenant"
 	ReasonClaims          Reason = "id_token_claims"
+	// ReasonClientCredential: the token endpoint refused the portal itself (invalid_client:
+	// AADSTS7000215 wrong secret, 7000222 expired secret, 700027 unknown certificate). Only
+	// the portal's operators can fix it.
+	ReasonClientCredential Reason = "client_credential"
 )
 
 // SignInError is a refused sign-in. Detail is for the log: it never holds a token nor text

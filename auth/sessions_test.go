@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,28 @@ func TestSweepRemovesExpired(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("swept %d rows, want 2 (one login, one session)", n)
+	}
+}
+
+// A refresh names the same scopes as the sign-in: Entra answers for one resource per token,
+// and the v2.0 endpoint reads which from scope.
+func TestRefreshSendsTheSignInScopes(t *testing.T) {
+	r := newRig(t)
+	done := MustLogin(t, r)
+	_, sess, err := r.sessions.Create(context.Background(), done.Identity, done.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(59 * time.Minute)
+	if _, err := r.sessions.Delegated(sess).AccessToken(context.Background()); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if len(r.op.refreshForms) != 1 {
+		t.Fatalf("%d refresh requests", len(r.op.refreshForms))
+	}
+	got := strings.Fields(r.op.refreshForms[0].Get("scope"))
+	want := []string{"openid", "profile", "offline_access", "https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All"}
+	if !slices.Equal(got, want) {
+		t.Errorf("refresh scope = %q, want %q", got, want)
 	}
 }

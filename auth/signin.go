@@ -249,7 +249,7 @@ func (s *SignIn) exchange(ctx context.Context, st loginState, code string) (Comp
 	}
 	tok, err := p.oauth2.Exchange(oidc.ClientContext(ctx, p.tokenClient), code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
-		return Completed{}, &SignInError{Reason: ReasonExchange, Detail: describeOAuthError(err)}
+		return Completed{}, exchangeError(err)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -260,6 +260,24 @@ func (s *SignIn) exchange(ctx context.Context, st loginState, code string) (Comp
 		return Completed{}, err
 	}
 	return Completed{Identity: id, Token: tok, ReturnTo: st.ReturnTo}, nil
+}
+
+// exchangeError names a refused code exchange. Entra's AADSTS number is kept (consent or
+// Conditional Access can refuse here too), and invalid_client, the portal's own credential
+// refused, is told apart: only operators can fix it.
+func exchangeError(err error) *SignInError {
+	e := &SignInError{Reason: ReasonExchange, Detail: describeOAuthError(err)}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e.AADSTS = aadstsNumber(re.ErrorDescription)
+		if re.ErrorCode != "" {
+			e.Code = providerCode(re.ErrorCode)
+		}
+		if re.ErrorCode == "invalid_client" {
+			e.Reason = ReasonClientCredential
+		}
+	}
+	return e
 }
 
 // verifyIDToken lets go-oidc check signature (RS256 allowlist), iss, aud and exp, then checks
@@ -399,28 +417,6 @@ func (s *SignIn) providerHasKey(ctx context.Context, p *discovered, kid string) 
 		}
 	}
 	return false
-}
-
-// Refresh redeems a refresh token. Providers rotate refresh tokens on use; the returned token
-// carries the new one and the caller must persist it (x/oauth2 would drop it silently).
-func (s *SignIn) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
-	p, err := s.discovered(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ctx = oidc.ClientContext(ctx, p.tokenClient)
-	tok, err := p.oauth2.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "interaction_required") {
-			return nil, ErrReauthenticate
-		}
-		return nil, fmt.Errorf("refresh Graph token: %s", describeOAuthError(err))
-	}
-	if tok.RefreshToken == "" {
-		tok.RefreshToken = refreshToken
-	}
-	return tok, nil
 }
 
 // EndSessionURL is where the browser goes to sign out at the provider, or "" if it has none.

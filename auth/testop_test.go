@@ -40,6 +40,8 @@ type testOP struct {
 	refresh   map[string]bool             // live refresh tokens
 	mint      func(claims map[string]any, header map[string]any) string
 	refreshed int
+	// refreshForms are the refresh requests' forms, as sent.
+	refreshForms []url.Values
 	// clientCert, when set, makes the token endpoint demand a client assertion signed by it
 	// instead of a secret.
 	clientCert *x509.Certificate
@@ -144,6 +146,16 @@ func (op *testOP) token(w http.ResponseWriter, r *http.Request) {
 		nonce = req.Nonce
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
+		op.refreshForms = append(op.refreshForms, r.PostForm)
+		// Entra's v2.0 endpoint takes the scopes on a refresh too; without them it cannot tell
+		// which resource the new access token is for.
+		if !strings.Contains(" "+r.PostForm.Get("scope")+" ", " https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All ") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request", "error_codes": []int{90014},
+				"error_description": "AADSTS90014: The required field 'scope' is missing from the credential."})
+			return
+		}
 		if !op.refresh[rt] {
 			fail("invalid_grant")
 			return
@@ -189,9 +201,11 @@ func (op *testOP) authenticateClient(r *http.Request) error {
 	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return errors.New("no client assertion")
 	}
-	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+	// Microsoft's certificate-credentials page: alg PS256 (RSASSA-PSS), the certificate named
+	// by x5t#S256. An RS256 assertion is refused here, whatever older pages said.
+	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
-		return err
+		return fmt.Errorf("assertion not PS256: %w", err)
 	}
 	payload, err := jws.Verify(op.clientCert.PublicKey)
 	if err != nil {
