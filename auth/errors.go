@@ -48,6 +48,10 @@ type SignInError struct {
 	// number (e.g. "50105"), when the provider refused.
 	Code   string
 	AADSTS string
+	// TraceID and CorrelationID are Entra's identifiers of the refusal (GUIDs only), for the
+	// person's support ticket and the tenant's sign-in log.
+	TraceID       string
+	CorrelationID string
 }
 
 func (e *SignInError) Error() string {

@@ -43,8 +43,9 @@ func (s *SignIn) Refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 		if errors.As(err, &re) {
 			switch {
 			case re.ErrorCode == "invalid_client":
-				return nil, &SignInError{Reason: ReasonClientCredential, Code: re.ErrorCode, AADSTS: aadstsNumber(re.ErrorDescription),
-					Detail: "refresh: " + describeOAuthError(err)}
+				e := exchangeError(err)
+				e.Detail = "refresh: " + e.Detail
+				return nil, e
 			case re.ErrorCode == "invalid_grant" || re.ErrorCode == "interaction_required":
 				return nil, ErrReauthenticate
 			}

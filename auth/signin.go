@@ -218,8 +218,10 @@ func (s *SignIn) Complete(ctx context.Context, binding string, query url.Values)
 	if code := query.Get("error"); code != "" {
 		// Only the error code and Entra's AADSTS number are kept: error_description is free
 		// text anyone can write into the redirect.
+		trace, correlation := supportIDs(query.Get("error_description"))
 		return Completed{}, &SignInError{Reason: ReasonProvider, Transaction: true, Code: providerCode(code),
-			AADSTS: aadstsNumber(query.Get("error_description")), Detail: providerCode(code)}
+			AADSTS: aadstsNumber(query.Get("error_description")), Detail: providerCode(code),
+			TraceID: trace, CorrelationID: correlation}
 	}
 	plain, err := s.sealer.Open(rec.Sealed, []byte(stateHash))
 	if err != nil {
@@ -270,6 +272,7 @@ func exchangeError(err error) *SignInError {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		e.AADSTS = aadstsNumber(re.ErrorDescription)
+		e.TraceID, e.CorrelationID = supportIDs(re.ErrorDescription)
 		if re.ErrorCode != "" {
 			e.Code = providerCode(re.ErrorCode)
 		}

@@ -42,6 +42,9 @@ type testOP struct {
 	refreshed int
 	// refreshForms are the refresh requests' forms, as sent.
 	refreshForms []url.Values
+	// clientRefusal, when set, is the error_description of an invalid_client answer to every
+	// token request: Entra refusing the portal's own credential.
+	clientRefusal string
 	// clientCert, when set, makes the token endpoint demand a client assertion signed by it
 	// instead of a secret.
 	clientCert *x509.Certificate
@@ -123,6 +126,12 @@ func (op *testOP) token(w http.ResponseWriter, r *http.Request) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	if op.clientRefusal != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]any{"error": "invalid_client", "error_description": op.clientRefusal})
+		return
+	}
 	if err := op.authenticateClient(r); err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)

@@ -25,7 +25,12 @@ func (s *server) callback(c echo.Context) error {
 	var refused *auth.SignInError
 	if errors.As(err, &refused) {
 		if refused.Transaction {
-			s.Metrics.SignIn("refused")
+			s.Metrics.SignIn(string(refused.Refusal()))
+		}
+		if refused.Refusal() == auth.RefusalClientCredential {
+			// Every sign-in fails until an operator replaces the secret or certificate.
+			s.Logger.Error("Entra ID refused the portal's client credential", "request_id", requestIDOf(c),
+				"aadsts", refused.AADSTS, "trace_id", refused.TraceID, "correlation_id", refused.CorrelationID)
 		}
 		if errors.Is(err, audit.ErrUnavailable) {
 			s.Logger.Error("audit signin.refused", "request_id", requestIDOf(c), "err", err)

@@ -89,6 +89,9 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 	home := views.Link{Label: "Go to the start page", Href: "/"}
 	signIn := views.Link{Label: "Sign in", Href: loginURL(c.Request().URL.RequestURI())}
 	switch {
+	case errors.As(err, &sie) && sie.Refusal() == auth.RefusalClientCredential:
+		// The portal's own secret or certificate: every sign-in fails until an operator acts.
+		return s.signInProblem(sie), slog.LevelError
 	case errors.As(err, &sie):
 		return s.signInProblem(sie), slog.LevelWarn
 	case errors.As(err, &fe) && fe.role != "":
@@ -215,19 +218,67 @@ func (s *server) problemFor(err error, c echo.Context) (views.Problem, slog.Leve
 }
 
 // signInProblem words each refused sign-in for a helpdesk person; the Reason goes to the log.
+// Entra's own refusals are told apart by their AADSTS number (auth.Refusal): each names what
+// to do and whom to ask, with Entra's identifiers for the ticket.
 func (s *server) signInProblem(e *auth.SignInError) views.Problem {
 	retry := views.Link{Label: "Sign in again", Href: loginURL("/")}
-	p := views.Problem{Status: http.StatusBadRequest, Heading: "Sign-in did not work", Actions: []views.Link{retry}}
+	p := views.Problem{Status: http.StatusBadRequest, Heading: "Sign-in did not work", Actions: []views.Link{retry}, Support: entraFacts(e)}
+	switch e.Refusal() {
+	case auth.RefusalNotAssigned:
+		p.Status = http.StatusForbidden
+		p.Heading = "You are not assigned to depportal"
+		p.Message = "Microsoft Entra ID did not sign you in: your organisation lets only people assigned to the depportal application use it, and your account is not assigned."
+		p.Next = fmt.Sprintf("Ask your Entra ID administrator to assign you, or a group you belong to, on the depportal enterprise application (Users and groups) with the app role %s (to renew Apple enrollment tokens) or %s (to read the audit trail). Then sign in again.",
+			s.roles.Uploader, s.roles.Auditor)
+		return p
+	case auth.RefusalOtherTenant:
+		p.Status = http.StatusForbidden
+		p.Heading = "Wrong organisation"
+		p.Message = "Microsoft Entra ID did not sign you in: the account you chose belongs to another organisation and is not a guest in this one. This portal serves only its own organisation's accounts."
+		p.Next = "Sign in with your work account of this organisation (choose “Use another account”). If you work for a partner and need access, ask this organisation's Entra ID administrator to invite you as a guest."
+		return p
+	case auth.RefusalConsent:
+		p.Status = http.StatusForbidden
+		p.Heading = "depportal needs an administrator's consent"
+		p.Message = "Microsoft Entra ID did not sign you in: no administrator has granted depportal the Microsoft Graph permissions it asks for in this organisation, so nobody can sign in yet. This is not about your account."
+		p.Next = "Ask an Entra ID administrator (Global Administrator or Privileged Role Administrator) to grant admin consent for depportal, as docs/entra-setup.md, step 2 describes. Then sign in again."
+		p.Actions = append(p.Actions, views.Link{Label: "How consent is granted", Href: entraSetupDoc + "#2-api-permissions"})
+		return p
+	case auth.RefusalConditionalAccess:
+		p.Status = http.StatusForbidden
+		p.Heading = "Blocked by your organisation's Conditional Access"
+		p.Message = "Microsoft Entra ID did not sign you in: a Conditional Access policy of your organisation blocks this sign-in (for example because of the device, the network or the sign-in risk)."
+		p.Next = "Try again from your managed work device and usual network. If it keeps failing, ask your Entra ID administrator which policy applies to depportal; give them the identifiers below."
+		return p
+	case auth.RefusalMFA:
+		p.Status = http.StatusForbidden
+		p.Heading = "Multi-factor authentication is needed"
+		p.Message = "Your organisation requires multi-factor authentication for depportal, and this sign-in did not complete it."
+		p.Next = "Sign in again and complete the verification prompt (Authenticator app, phone or key)."
+		if e.AADSTS == "50079" {
+			p.Message = "Your organisation requires multi-factor authentication for depportal, and your account has no verification method registered yet."
+			p.Next = "Register a method at https://aka.ms/mysecurityinfo (or ask your helpdesk to help), then sign in again."
+		}
+		return p
+	case auth.RefusalClientCredential:
+		p.Status = http.StatusServiceUnavailable
+		p.Heading = "depportal cannot sign anyone in"
+		p.Message = "Microsoft Entra ID refused depportal's own credential: its client secret or certificate is wrong or has expired. This is not about your account, and nobody can sign in until the portal's operators fix it."
+		p.Next = "Tell the portal's operators, with the request ID below: they need a new client secret or certificate on the depportal app registration (docs/entra-setup.md, step 1) in ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE."
+		p.Actions = []views.Link{{Label: "Go to the start page", Href: "/"}}
+		return p
+	case auth.RefusalProvider:
+		p.Status = http.StatusForbidden
+		p.Message = "Microsoft Entra ID did not sign you in (for example, the sign-in was cancelled, or a policy of your organisation refused it)."
+		p.Next = "Sign in again. If it keeps failing, ask your Entra ID administrator whether depportal is allowed for your account, and give them the identifiers below."
+		return p
+	}
 	switch e.Reason {
 	case auth.ReasonUnavailable:
 		p.Status = http.StatusServiceUnavailable
 		p.Heading = "Sign-in is unavailable right now"
 		p.Message = "The portal cannot reach Microsoft Entra ID to sign you in."
 		p.Next = "Try again in a few minutes. If it persists, the portal's operators should check its network access to the sign-in service."
-	case auth.ReasonProvider:
-		p.Status = http.StatusForbidden
-		p.Message = "Microsoft Entra ID did not sign you in (for example, the sign-in was cancelled, consent was refused, or a Conditional Access policy blocked it)."
-		p.Next = "Sign in again. If it keeps failing, ask your Entra ID administrator whether depportal is allowed for your account."
 	case auth.ReasonStateMissing, auth.ReasonStateUnknown, auth.ReasonLoginExpired, auth.ReasonStateMismatch:
 		p.Message = "This sign-in link has expired, was already used, or was started in another browser."
 		p.Next = "Start the sign-in again from this browser."
@@ -244,6 +295,33 @@ func (s *server) signInProblem(e *auth.SignInError) views.Problem {
 		p.Next = "Sign in again. If it keeps happening, tell the portal's operators the time and request ID below."
 	}
 	return p
+}
+
+// entraSetupDoc is the registration guide, where the pages send administrators.
+const entraSetupDoc = "https://github.com/depportal/depportal/blob/main/docs/entra-setup.md"
+
+// entraFacts are Entra's words about a refusal worth a ticket: its error, AADSTS number and
+// identifiers. The portal's own request ID is added by handleError.
+func entraFacts(e *auth.SignInError) []views.Fact {
+	var facts []views.Fact
+	for _, f := range []views.Fact{
+		{Label: "Entra error", Value: aadsts(e.AADSTS)},
+		{Label: "Error code", Value: e.Code},
+		{Label: "Trace ID", Value: e.TraceID},
+		{Label: "Correlation ID", Value: e.CorrelationID},
+	} {
+		if f.Value != "" {
+			facts = append(facts, f)
+		}
+	}
+	return facts
+}
+
+func aadsts(n string) string {
+	if n == "" {
+		return ""
+	}
+	return "AADSTS" + n
 }
 
 func seconds(n int) string {

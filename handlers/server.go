@@ -71,6 +71,9 @@ func New(deps Deps) http.Handler {
 	if deps.Metrics == nil {
 		deps.Metrics = metrics.New()
 	}
+	for _, r := range auth.Refusals {
+		deps.Metrics.DeclareSignInResults(string(r))
+	}
 	s := &server{
 		Deps:   deps,
 		roles:  auth.Roles{Uploader: deps.Config.UploaderRole, Auditor: deps.Config.AuditorRole},

@@ -38,11 +38,8 @@ func (m *Metrics) AuditWitnessed(err error) {
 // RateLimited counts a request refused by the named budget.
 func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
-// Upload and sign-in outcomes, pre-declared so a dashboard sees zeros, not gaps.
-var (
-	uploadOutcomes = []string{"succeeded", "failed", "unknown"}
-	signinOutcomes = []string{"succeeded", "refused"}
-)
+// Upload outcomes, pre-declared so a dashboard sees zeros, not gaps.
+var uploadOutcomes = []string{"succeeded", "failed", "unknown"}
 
 // New registers every metric, with the Go runtime's and the process's.
 func New() *Metrics {
@@ -68,8 +65,8 @@ func New() *Metrics {
 		}),
 		signins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "depportal_signins_total",
-			Help: "Completed sign-ins, by outcome (succeeded, refused).",
-		}, []string{"outcome"}),
+			Help: "Sign-ins that came back to the portal, by result: succeeded, or the kind of refusal (not_assigned, other_tenant, consent_required, conditional_access, mfa_required, client_credential, provider_other, tenant_check, check_failed).",
+		}, []string{"result"}),
 		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "depportal_dep_token_expiry_timestamp_seconds",
 			Help: "Expiry of each Apple enrollment program token as last read from Intune (Unix seconds).",
@@ -88,9 +85,7 @@ func New() *Metrics {
 	for _, o := range uploadOutcomes {
 		m.uploads.WithLabelValues(o)
 	}
-	for _, o := range signinOutcomes {
-		m.signins.WithLabelValues(o)
-	}
+	m.signins.WithLabelValues("succeeded")
 	m.witness.WithLabelValues("ok")
 	m.witness.WithLabelValues("failed")
 	return m
@@ -112,8 +107,17 @@ func (m *Metrics) HTTPRequest(route string, status int) {
 // Upload counts an upload sent to Intune.
 func (m *Metrics) Upload(outcome string) { m.uploads.WithLabelValues(outcome).Inc() }
 
-// SignIn counts a completed sign-in.
-func (m *Metrics) SignIn(outcome string) { m.signins.WithLabelValues(outcome).Inc() }
+// SignIn counts a sign-in that came back: "succeeded", or the kind of refusal. The label's
+// values are few and fixed (auth.Refusals); none names a person.
+func (m *Metrics) SignIn(result string) { m.signins.WithLabelValues(result).Inc() }
+
+// DeclareSignInResults shows each result at zero before it first happens, so an alert on a
+// refusal kind has a series to watch from the start.
+func (m *Metrics) DeclareSignInResults(results ...string) {
+	for _, r := range results {
+		m.signins.WithLabelValues(r)
+	}
+}
 
 // GraphCall records one Graph attempt; graph.Config.Observe calls it.
 func (m *Metrics) GraphCall(op string, status int, d time.Duration) {
