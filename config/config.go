@@ -51,8 +51,12 @@ type Config struct {
 	ClientSecret string
 	// ClientCertificatePEM (certificate + private key) replaces ClientSecret when set.
 	ClientCertificatePEM []byte
-	AuthorityHost        string // e.g. https://login.microsoftonline.com
-	GraphBaseURL         string // e.g. https://graph.microsoft.com/beta
+	// ClientSecretExpires is the secret's expiry as the app registration shows it
+	// (ENTRA_CLIENT_SECRET_EXPIRES); zero when not given. Entra does not tell a client when
+	// its secret expires, so the operator copies it.
+	ClientSecretExpires time.Time
+	AuthorityHost       string // e.g. https://login.microsoftonline.com
+	GraphBaseURL        string // e.g. https://graph.microsoft.com/beta
 
 	DatabaseURL string
 	SessionKey  []byte // 32 bytes; nil in sandbox mode until the key file is read
@@ -102,9 +106,17 @@ func (c Config) WithListener(addr net.Addr) Config {
 }
 
 // Issuer is the OpenID issuer the ID tokens must name exactly. For Entra ID it is the tenant's
-// v2.0 endpoint; the sandbox mirrors that shape under its own path.
+// v2.0 endpoint; the sandbox mirrors that shape under its own path. The tenant ID is
+// lower-cased: Entra writes it so, and go-oidc compares the issuer byte for byte.
 func (c Config) Issuer() string {
-	return strings.TrimRight(c.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0"
+	return strings.TrimRight(c.AuthorityHost, "/") + "/" + strings.ToLower(c.TenantID) + "/v2.0"
+}
+
+// authorityAliases map an authority host that still answers to the one Entra names as issuer.
+// China's old login.chinacloudapi.cn serves a discovery document whose issuer is
+// login.partner.microsoftonline.cn: go-oidc would refuse it under the old name.
+var authorityAliases = map[string]string{
+	"login.chinacloudapi.cn": "login.partner.microsoftonline.cn",
 }
 
 // RedirectURL is the registered OIDC redirect URI.
@@ -143,8 +155,9 @@ var Variables = []Variable{
 	{"ENTRA_TENANT_ID", "(none: sandbox)", "Directory (tenant) ID, a GUID."},
 	{"ENTRA_CLIENT_ID", "(none: sandbox)", "Application (client) ID of the app registration, a GUID."},
 	{"ENTRA_CLIENT_SECRET", "(none: sandbox)", "Client secret of the app registration. Or use ENTRA_CLIENT_CERTIFICATE."},
-	{"ENTRA_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key (the text, or a file path); the portal signs client assertions with it."},
-	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Sign-in authority; change for national clouds (e.g. https://login.microsoftonline.us)."},
+	{"ENTRA_CLIENT_SECRET_EXPIRES", "(none)", "When the client secret expires, copied from the app registration (2027-03-01 or RFC 3339): the portal warns 30 days before and exports it as a metric."},
+	{"ENTRA_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key (the text, or a file path); the portal signs client assertions with it (PS256)."},
+	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Sign-in authority; change for national clouds (https://login.microsoftonline.us, https://login.partner.microsoftonline.cn)."},
 	{"GRAPH_BASE_URL", "https://graph.microsoft.com/beta", "Microsoft Graph beta endpoint; change for national clouds."},
 	{"DEPPORTAL_GRAPH_TIMEOUT", "30s", "Deadline for one Graph call, retries included."},
 	{"DEPPORTAL_DEP_TOKEN_ENCODING", "raw", "How the token file goes into uploadDepToken's depToken: raw (the file's text) or base64 (of the file). Graph does not document it."},
@@ -180,7 +193,7 @@ func Load(getenv func(string) string) (Config, error) {
 		GraphBaseURL:  strings.TrimRight(orDefault(get("GRAPH_BASE_URL"), "https://graph.microsoft.com/beta"), "/"),
 		UploaderRole:  orDefault(get("DEPPORTAL_UPLOADER_ROLE"), "DepToken.Upload"),
 		AuditorRole:   orDefault(get("DEPPORTAL_AUDITOR_ROLE"), "DepToken.Audit"),
-		TenantID:      get("ENTRA_TENANT_ID"),
+		TenantID:      strings.ToLower(get("ENTRA_TENANT_ID")),
 		ClientID:      get("ENTRA_CLIENT_ID"),
 		ClientSecret:  get("ENTRA_CLIENT_SECRET"),
 	}
@@ -233,6 +246,10 @@ func Load(getenv func(string) string) (Config, error) {
 		if u, err := parseHTTPURL(c.AuthorityHost, false); err != nil {
 			bad("ENTRA_AUTHORITY_HOST: %v", err)
 		} else {
+			u.Host = strings.ToLower(u.Host)
+			if canonical, ok := authorityAliases[u.Host]; ok {
+				u.Host = canonical
+			}
 			c.AuthorityHost = strings.TrimRight(u.String(), "/")
 		}
 	}
@@ -255,6 +272,16 @@ func Load(getenv func(string) string) (Config, error) {
 	} else if c.Mode == ModeSandbox && port != "" {
 		c.PublicURL = &url.URL{Scheme: "http", Host: "localhost:" + port}
 		c.publicURLFromListener = true
+	}
+	if raw := get("ENTRA_CLIENT_SECRET_EXPIRES"); raw != "" {
+		switch t, err := parseExpiry(raw); {
+		case err != nil:
+			bad("ENTRA_CLIENT_SECRET_EXPIRES must be a date such as 2027-03-01 (or RFC 3339), as the app registration's Certificates & secrets shows it, not %q", raw)
+		case len(c.ClientCertificatePEM) > 0:
+			bad("ENTRA_CLIENT_SECRET_EXPIRES is for a client secret; with ENTRA_CLIENT_CERTIFICATE the certificate's own expiry is used")
+		default:
+			c.ClientSecretExpires = t
+		}
 	}
 	c.SandboxFaults = get("DEPPORTAL_SANDBOX_FAULTS")
 	c.AuditWitness = get("DEPPORTAL_AUDIT_WITNESS")
@@ -348,6 +375,15 @@ func clientCertificate(raw string) ([]byte, error) {
 		return nil, errors.New("the private key must be RSA")
 	}
 	return data, nil
+}
+
+// parseExpiry reads a date (midnight UTC) or an RFC 3339 time.
+func parseExpiry(raw string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, raw); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	return t.UTC(), err
 }
 
 // prefixes parses a comma-separated CIDR list.

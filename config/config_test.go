@@ -246,3 +246,67 @@ func TestClientCertificateInsteadOfSecret(t *testing.T) {
 		}
 	}
 }
+
+// go-oidc compares the issuer exactly, and Entra writes the tenant ID in lower case.
+func TestIssuerLowerCasesTheTenantID(t *testing.T) {
+	m := tenantEnv()
+	m["ENTRA_TENANT_ID"] = "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+	c := MustLoad(t, m)
+	if got, want := c.Issuer(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"; got != want {
+		t.Errorf("issuer = %s, want %s", got, want)
+	}
+	if c.TenantID != "72f988bf-86f1-41af-91ab-2d7cd011db47" {
+		t.Errorf("tenant ID kept as %s", c.TenantID)
+	}
+	byHand := Config{AuthorityHost: "https://login.microsoftonline.com", TenantID: "72F988BF-86F1-41AF-91AB-2D7CD011DB47"}
+	if got := byHand.Issuer(); got != "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" {
+		t.Errorf("issuer of a Config built by hand = %s", got)
+	}
+}
+
+// China's authority is login.partner.microsoftonline.cn: its discovery document names that host
+// as the issuer even when fetched from the old login.chinacloudapi.cn, which is taken as an
+// alias for it.
+func TestChinaAuthorityAlias(t *testing.T) {
+	for _, host := range []string{"https://login.chinacloudapi.cn", "https://login.chinacloudapi.cn/", "https://LOGIN.ChinaCloudAPI.cn", "https://login.partner.microsoftonline.cn"} {
+		m := tenantEnv()
+		m["ENTRA_AUTHORITY_HOST"] = host
+		m["GRAPH_BASE_URL"] = "https://microsoftgraph.chinacloudapi.cn/beta"
+		c := MustLoad(t, m)
+		if c.AuthorityHost != "https://login.partner.microsoftonline.cn" {
+			t.Errorf("%s: authority host %s", host, c.AuthorityHost)
+		}
+		if got, want := c.Issuer(), "https://login.partner.microsoftonline.cn/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"; got != want {
+			t.Errorf("%s: issuer %s, want %s", host, got, want)
+		}
+		if got := c.GraphScope(); got != "https://microsoftgraph.chinacloudapi.cn/DeviceManagementServiceConfig.ReadWrite.All" {
+			t.Errorf("%s: scope %s", host, got)
+		}
+	}
+}
+
+func TestClientSecretExpires(t *testing.T) {
+	for raw, want := range map[string]time.Time{
+		"2027-03-01":                time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
+		"2027-03-01T12:30:00Z":      time.Date(2027, 3, 1, 12, 30, 0, 0, time.UTC),
+		"2027-03-01T12:30:00+01:00": time.Date(2027, 3, 1, 11, 30, 0, 0, time.UTC),
+	} {
+		m := tenantEnv()
+		m["ENTRA_CLIENT_SECRET_EXPIRES"] = raw
+		if got := MustLoad(t, m).ClientSecretExpires; !got.Equal(want) {
+			t.Errorf("%s: %s, want %s", raw, got, want)
+		}
+	}
+	if got := MustLoad(t, tenantEnv()).ClientSecretExpires; !got.IsZero() {
+		t.Errorf("unset: %s", got)
+	}
+	m := tenantEnv()
+	m["ENTRA_CLIENT_SECRET_EXPIRES"] = "1 March 2027"
+	if p := MustFail(t, m); len(p) != 1 || !strings.Contains(p[0], "ENTRA_CLIENT_SECRET_EXPIRES") || !strings.Contains(p[0], "2027-03-01") {
+		t.Errorf("problems %q", p)
+	}
+	// Setting it alone is no tenant: it is not a credential.
+	if c := MustLoad(t, map[string]string{"ENTRA_CLIENT_SECRET_EXPIRES": "2027-03-01"}); c.Mode != ModeSandbox {
+		t.Errorf("mode %s", c.Mode)
+	}
+}
