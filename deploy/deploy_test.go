@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -281,6 +282,11 @@ func dockerInstructions(t *testing.T) [][2]string {
 	return out
 }
 
+// TestDockerfileFinalStage checks what the image must guarantee, not how each line is spelled:
+// the Go of go.mod builds it, the final stage has no libc or shell to lean on (distroless
+// static, so the binary must be static, which the build test checks), it runs as a numeric
+// non-root user that owns /data, it starts the portal, and its HEALTHCHECK uses a subcommand the
+// binary has.
 func TestDockerfileFinalStage(t *testing.T) {
 	ins := dockerInstructions(t)
 	last := -1
@@ -292,88 +298,58 @@ func TestDockerfileFinalStage(t *testing.T) {
 		}
 	}
 	if len(froms) < 2 {
-		t.Fatalf("want a multi-stage build, FROM lines: %v", froms)
+		t.Fatalf("want a multi-stage build (the toolchain stays out of the image), FROM lines: %v", froms)
 	}
-
-	// The build stage uses the Go of go.mod.
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(readFile(t, "go.mod"))
-	if goVersion == nil {
-		t.Fatal("go.mod has no go directive")
+	if goVersion == nil || !strings.Contains(froms[0], "golang:"+goVersion[1]) {
+		t.Errorf("build stage FROM %q, want the Go of go.mod (%v)", froms[0], goVersion)
 	}
-	if !strings.Contains(froms[0], "golang:"+goVersion[1]+"-") || !strings.HasSuffix(froms[0], " AS build") {
-		t.Errorf("build stage FROM %q, want golang:%s-… AS build", froms[0], goVersion[1])
-	}
-	if !strings.Contains(readFile(t, "scripts/build-release.sh"), "go"+goVersion[1]+"*") {
-		t.Errorf("build-release.sh does not check for go%s like the Dockerfile's image", goVersion[1])
-	}
-
 	final := ins[last:]
-	if got := final[0][1]; got != "gcr.io/distroless/static-debian12:nonroot" {
-		t.Errorf("final stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", got)
+	if base := final[0][1]; !strings.HasPrefix(base, "gcr.io/distroless/static") {
+		t.Errorf("final stage FROM %q, want a distroless static base (no libc, no shell)", base)
 	}
-	var have []string
+	last1 := func(instr string) string {
+		v := ""
+		for _, in := range final {
+			if in[0] == instr {
+				v = in[1]
+			}
+		}
+		return v
+	}
+	user := last1("USER")
+	uid, _, _ := strings.Cut(user, ":")
+	if n, err := strconv.Atoi(uid); err != nil || n == 0 {
+		t.Errorf("USER %q, want a numeric non-root user (runAsNonRoot can only check a number)", user)
+	}
+	if ep := last1("ENTRYPOINT"); ep != `["/depportal"]` {
+		t.Errorf("ENTRYPOINT %q, want the portal binary", ep)
+	}
+	hc := last1("HEALTHCHECK")
+	m := regexp.MustCompile(`CMD \["/depportal", "(\w+)"\]$`).FindStringSubmatch(hc)
+	if m == nil || !strings.Contains(readFile(t, "main.go"), `case "`+m[1]+`"`) {
+		t.Errorf("HEALTHCHECK %q must run a subcommand main.go has (the image has no curl)", hc)
+	}
+	// /data belongs to that user: copied in with --chown to the same uid.
+	owned := slices.ContainsFunc(ins, func(in [2]string) bool {
+		return in[0] == "COPY" && strings.Contains(in[1], "--chown="+uid+":") && strings.Contains(in[1], "/out/rootfs/")
+	}) && slices.ContainsFunc(ins, func(in [2]string) bool {
+		return in[0] == "RUN" && strings.Contains(in[1], "/out/rootfs/data")
+	})
+	if !owned {
+		t.Errorf("/data must be made in the build stage and copied with --chown=%s: the portal writes its database there", uid)
+	}
 	env := map[string]string{}
 	for _, in := range final {
-		have = append(have, in[0]+" "+in[1])
 		if in[0] == "ENV" {
 			k, v, _ := strings.Cut(in[1], "=")
 			env[k] = v
 		}
 	}
-	want := []string{
-		"COPY --from=build /out/depportal /depportal",
-		"EXPOSE 8080",
-		"VOLUME /data",
-		"USER 65532:65532", // nonroot; numeric so that runAsNonRoot can check it
-		`ENTRYPOINT ["/depportal"]`,
-	}
-	for _, w := range want {
-		if !slices.Contains(have, w) {
-			t.Errorf("final stage lacks %q", w)
-		}
-	}
-	if env["DEPPORTAL_DATA_DIR"] != "/data" {
-		t.Errorf("final stage ENV DEPPORTAL_DATA_DIR=%q, want /data", env["DEPPORTAL_DATA_DIR"])
-	}
 	names := variableNames()
 	for k := range env {
 		if !names[k] {
 			t.Errorf("Dockerfile sets ENV %s, which config does not read", k)
-		}
-	}
-
-	// /data exists and belongs to nonroot (65532): made in the build stage, copied with --chown.
-	var dataDir, chownCopy bool
-	for _, in := range ins {
-		if in[0] == "RUN" && strings.Contains(in[1], "install -d -m 0700 /out/rootfs/data") {
-			dataDir = true
-		}
-		if in[0] == "COPY" && in[1] == "--from=build --chown=65532:65532 /out/rootfs/ /" {
-			chownCopy = true
-		}
-	}
-	if !dataDir || !chownCopy {
-		t.Errorf("the /data folder must be made in the build stage (install -d … /out/rootfs/data) and copied with --chown=65532:65532; made %v, copied %v", dataDir, chownCopy)
-	}
-
-	var healthcheck string
-	for _, in := range final {
-		if in[0] == "HEALTHCHECK" {
-			healthcheck = in[1]
-		}
-	}
-	if !strings.HasSuffix(healthcheck, `CMD ["/depportal", "healthcheck"]`) {
-		t.Errorf("HEALTHCHECK %q, want … CMD [\"/depportal\", \"healthcheck\"]", healthcheck)
-	}
-	if !strings.Contains(readFile(t, "main.go"), `case "healthcheck"`) {
-		t.Error(`main.go has no "healthcheck" subcommand for the HEALTHCHECK`)
-	}
-
-	for _, label := range []string{"source", "version", "revision", "title", "description", "licenses"} {
-		if !slices.ContainsFunc(final, func(in [2]string) bool {
-			return in[0] == "LABEL" && strings.Contains(in[1], "org.opencontainers.image."+label+"=")
-		}) {
-			t.Errorf("final stage has no org.opencontainers.image.%s label", label)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // TestGraphClientAgainstSimulator is the contract test: the typed Graph client (written from
-// graph/'s reading of Graph) against the Intune simulator (written from DOMAIN.md), with a
+// graph/'s reading of Graph) against the Intune simulator (written from Microsoft's documentation, not from graph/), with a
 // real delegated token from the sandbox sign-in.
 func TestGraphClientAgainstSimulator(t *testing.T) {
 	t.Parallel()

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// The properties DOMAIN.md lists for a depOnboardingSetting.
+// The properties Graph documents for a depOnboardingSetting (see graphsim_settings.go).
 var settingProperties = []string{
 	"id", "appleIdentifier", "tokenExpirationDateTime", "lastModifiedDateTime", "lastSuccessfulSyncDateTime",
 	"lastSyncTriggeredDateTime", "lastSyncErrorCode", "tokenType", "tokenName", "syncedDeviceCount",
