@@ -3,8 +3,8 @@ package sandbox
 // The Intune Graph simulator: the part of Microsoft Graph beta that the portal talks to, written
 // from Microsoft's Graph beta documentation and never from the portal's graph/ package, so that
 // a misreading on either side shows up as a failure in the sandbox instead of agreeing with
-// itself. It holds the only private
-// keys that can open a sample token, and nothing it decrypts is logged or kept.
+// itself. It holds the only private keys that can open a sample token, and nothing it decrypts
+// is logged or kept.
 
 import (
 	"crypto/rsa"
