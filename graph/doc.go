@@ -1,10 +1,12 @@
-// Package graph owns depportal's conversation with Microsoft Graph about Intune's Apple ADE
-// enrollment tokens (beta depOnboardingSettings): building the requests, retrying the ones
-// that may safely be retried, and turning Graph's and Intune's error bodies into one typed
+// Package graph owns depportal's conversation with Microsoft Graph about Intune's Apple
+// connectors (beta): the ADE enrollment tokens (depOnboardingSettings), which it also renews,
+// and the Apps and Books tokens (vppTokens) and the MDM push certificate
+// (applePushNotificationCertificate), which it only reads. It builds the requests, retries the
+// ones that may safely be retried, and turns Graph's and Intune's error bodies into one typed
 // *Error whose Class picks the page a person sees.
 //
-// Every call runs with the signed-in person's delegated token (Credentials); this package
-// holds no identity of its own.
+// Every call runs with the Credentials it is given: a signed-in person's delegated token, or
+// the watch's read-only application token; this package holds no identity of its own.
 //
 // What it must never do:
 //   - log anything, or put the Authorization header, the access token or a request body (the

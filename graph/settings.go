@@ -43,31 +43,7 @@ const settingsPath = "/deviceManagement/depOnboardingSettings"
 // ListOnboardingSettings returns every token the signed-in person may see, following
 // @odata.nextLink on the Graph host only (a link elsewhere would receive the bearer token).
 func (c *Client) ListOnboardingSettings(ctx context.Context, cred Credentials) ([]OnboardingSetting, error) {
-	next := c.endpoint(settingsPath)
-	var all []OnboardingSetting
-	for page := 1; ; page++ {
-		var body struct {
-			Value    []OnboardingSetting `json:"value"`
-			NextLink string              `json:"@odata.nextLink"`
-		}
-		info, err := c.do(ctx, cred, request{op: OpList, method: http.MethodGet, url: next}, &body)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, body.Value...)
-		if body.NextLink == "" {
-			return all, nil
-		}
-		if page >= maxPages {
-			return nil, &Error{Message: fmt.Sprintf("Graph listed more than %d pages of enrollment tokens", maxPages), Call: info, class: ClassOther}
-		}
-		u, herr := c.sameHost(next, body.NextLink)
-		if herr != nil {
-			herr.Call = info
-			return nil, herr
-		}
-		next = u
-	}
+	return listAll[OnboardingSetting](ctx, c, cred, OpList, c.endpoint(settingsPath), "enrollment tokens")
 }
 
 func (c *Client) sameHost(current *url.URL, link string) (*url.URL, *Error) {
