@@ -73,6 +73,8 @@ type Graph struct {
 
 	mu       sync.Mutex
 	settings []*onboardingSetting // in the order Intune lists them
+	vpp      []VppToken
+	push     PushCertificate
 	faults   map[Operation][]Fault
 	samples  []Sample // per setting, then the wrong files
 	received []ReceivedUpload
@@ -123,6 +125,7 @@ func NewGraph(cfg GraphConfig) (*Graph, error) {
 		g.newKey = generateSettingKey
 	}
 	g.settings = seedSettings(g.now())
+	g.vpp, g.push = seedConnectors(g.now())
 	for _, s := range g.settings {
 		key, err := g.loadOrCreateKey(s.ID, intuneCertName(s.ID))
 		if err != nil {
@@ -153,7 +156,7 @@ const (
 	OpGenerateKey Operation = "generateKey" // POST …/{id}/generateEncryptionPublicKey
 )
 
-var operations = []Operation{OpList, OpGet, OpPublicKey, OpUpload, OpSync, OpGenerateKey}
+var operations = []Operation{OpList, OpGet, OpPublicKey, OpUpload, OpSync, OpGenerateKey, OpVppTokens, OpPushCertificate}
 
 // writes are the operations that need DeviceManagementServiceConfig.ReadWrite.All.
 func (op Operation) write() bool { return op == OpUpload || op == OpSync || op == OpGenerateKey }
@@ -187,6 +190,9 @@ func parseRoute(path string) (route, string, bool) {
 	}
 	if len(segments) < 2 {
 		return route{}, "deviceManagement", false
+	}
+	if r, bad, handled := parseConnectorRoute(segments[1:]); handled {
+		return r, bad, bad == ""
 	}
 	collection, key, hasKey := strings.Cut(segments[1], "(")
 	if !strings.EqualFold(collection, "depOnboardingSettings") {
@@ -350,6 +356,10 @@ func (g *Graph) handle(c *call, body []byte) reply {
 		return g.sync(c)
 	case OpGenerateKey:
 		return g.generateKey(c)
+	case OpVppTokens:
+		return g.vppTokens(c)
+	case OpPushCertificate:
+		return g.pushCertificate(c)
 	}
 	return reply{err: &apiError{status: http.StatusInternalServerError, code: "UnknownError", message: "unhandled operation"}}
 }

@@ -27,6 +27,8 @@ type accessClaims struct {
 	Scope    string `json:"scp"`
 	ObjectID string `json:"oid"`
 	UPN      string `json:"upn"`
+	// Roles are an app-only token's application permissions (client credentials: no scp).
+	Roles []string `json:"roles"`
 }
 
 // authenticate checks the bearer token as Graph does. The portal never validates its Graph
@@ -83,6 +85,10 @@ func (g *Graph) authenticate(c *call) *apiError {
 // would have done).
 func (c *call) authorize() *apiError {
 	scopes := strings.Fields(c.claims.Scope)
+	if c.claims.Scope == "" {
+		// An application's token: Graph goes by the app roles an administrator consented.
+		scopes = c.claims.Roles
+	}
 	allowed := []string{scopeReadWrite}
 	if !c.route.op.write() {
 		allowed = []string{scopeRead, scopeReadWrite}
