@@ -1073,7 +1073,7 @@ func TestKubernetesExample(t *testing.T) {
 	// The probes' paths are public routes of the portal, and the port is the default listen port.
 	routes := readFile(t, "handlers/routes.go")
 	for _, p := range []string{"/healthz", "/readyz"} {
-		if !strings.Contains(routes, `{http.MethodGet, "`+p+`", public,`) {
+		if !strings.Contains(routes, `(http.MethodGet, "`+p+`", public,`) {
 			t.Errorf("handlers/routes.go has no public GET %s for the probes", p)
 		}
 	}
