@@ -68,6 +68,7 @@ func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger)
 		DepTokenEncoding:    cfg.DepTokenEncoding,
 		Faults:              cfg.SandboxFaults,
 		AccessTokenLifetime: opts.AccessTokenLifetime,
+		ClientSecretExpires: cfg.ClientSecretExpires,
 		// Two settings a page, so the portal's paging runs in the sandbox too.
 		PageSize: 2,
 		Logger:   logger,

@@ -11,6 +11,15 @@ type Identity struct {
 	Name     string   `json:"name"`
 	Username string   `json:"preferred_username"`
 	Roles    []string `json:"roles"`
+	// SessionID is the provider's session (the ID token's sid): front-channel logout names it.
+	SessionID string `json:"sid"`
+	// LoginHint names the account to the provider (the login_hint claim), for logout_hint.
+	LoginHint string `json:"login_hint"`
+	// HomeIdP is a B2B guest's own organisation, as the idp claim names it; Guest is set when
+	// the account is a guest here (acct = 1, or an idp that is not this tenant). Neither is
+	// stored with the session: they are recorded at sign-in.
+	HomeIdP string `json:"idp"`
+	Guest   bool   `json:"-"`
 }
 
 // HasRole reports whether the app role was granted in the ID token's roles claim.

@@ -74,8 +74,16 @@ func (s *Sessions) Start(ctx context.Context, flow *SignIn, cb Callback) (Starte
 	if err != nil {
 		return Started{}, err
 	}
+	reason := "roles: " + strings.Join(sess.Identity.Roles, ",")
+	if sess.Identity.Guest {
+		// A B2B guest acts in this tenant with an account another organisation vouches for.
+		reason += "; guest account"
+		if sess.Identity.HomeIdP != "" {
+			reason += ", home identity provider " + limit(sess.Identity.HomeIdP, 200)
+		}
+	}
 	e := audit.Entry{Type: audit.SignInSucceeded, Actor: sess.Identity.Actor(), Client: cb.Client, RequestID: cb.RequestID,
-		Reason: "roles: " + strings.Join(sess.Identity.Roles, ",")}
+		Reason: reason}
 	if _, err := s.cfg.Audit.Append(ctx, e); err != nil {
 		err = unrecorded(err)
 		if derr := s.Delete(context.WithoutCancel(ctx), sess.IDHash); derr != nil {

@@ -33,6 +33,9 @@ func (s *SignIn) Refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 		"refresh_token": {refreshToken},
 		"client_id":     {s.cfg.ClientID},
 		"scope":         {strings.Join(p.oauth2.Scopes, " ")},
+		// The client capability goes with every token request, or the new access token lacks
+		// xms_cc and Graph stops sending claims challenges.
+		"claims": {clientCapabilities},
 	}
 	if p.oauth2.ClientSecret != "" {
 		form.Set("client_secret", p.oauth2.ClientSecret)

@@ -161,6 +161,17 @@ type loginState struct {
 // Begin starts a sign-in for the browser identified by binding (the value of its login cookie)
 // and returns the provider URL to redirect to.
 func (s *SignIn) Begin(ctx context.Context, binding, returnTo string) (string, error) {
+	return s.BeginWithClaims(ctx, binding, returnTo, "")
+}
+
+// BeginWithClaims is Begin answering a claims challenge: challenge is the claims="…" value of
+// Graph's WWW-Authenticate (base64 of a JSON claims request), asked for again with the
+// portal's client capability. A malformed challenge is ErrClaimsChallenge and starts nothing.
+func (s *SignIn) BeginWithClaims(ctx context.Context, binding, returnTo, challenge string) (string, error) {
+	claims, err := claimsRequest(challenge)
+	if err != nil {
+		return "", err
+	}
 	p, err := s.discovered(ctx)
 	if err != nil {
 		return "", err
@@ -181,7 +192,8 @@ func (s *SignIn) Begin(ctx context.Context, binding, returnTo string) (string, e
 	if err := s.store.PutLogin(ctx, rec); err != nil {
 		return "", fmt.Errorf("save sign-in transaction: %w", err)
 	}
-	return p.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce)), nil
+	return p.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce),
+		oauth2.SetAuthURLParam("claims", claims)), nil
 }
 
 // Completed is the outcome of a successful callback.
@@ -293,6 +305,7 @@ func (s *SignIn) verifyIDToken(ctx context.Context, p *discovered, raw, nonce st
 	var c struct {
 		Identity
 		AuthorizedParty string `json:"azp"`
+		Account         *int   `json:"acct"` // optional claim: 1 for a guest
 	}
 	if err := tok.Claims(&c); err != nil {
 		return Identity{}, &SignInError{Reason: ReasonClaims, Detail: err.Error()}
@@ -320,6 +333,10 @@ func (s *SignIn) verifyIDToken(ctx context.Context, p *discovered, raw, nonce st
 	if id.Name == "" {
 		id.Name = id.Username
 	}
+	// A B2B guest signs in with tid = this tenant; acct (an optional claim) or an idp that is
+	// not this tenant tells them from members. Authorisation does not change: roles decide.
+	id.Guest = (c.Account != nil && *c.Account == 1) ||
+		(id.HomeIdP != "" && id.HomeIdP != s.cfg.Issuer && !strings.Contains(strings.ToLower(id.HomeIdP), id.TenantID))
 	return id, nil
 }
 
@@ -422,8 +439,14 @@ func (s *SignIn) providerHasKey(ctx context.Context, p *discovered, kid string) 
 	return false
 }
 
+// Issuer is the provider's issuer, as ID tokens (and front-channel logout calls) name it.
+func (s *SignIn) Issuer() string { return s.cfg.Issuer }
+
 // EndSessionURL is where the browser goes to sign out at the provider, or "" if it has none.
-func (s *SignIn) EndSessionURL() string {
+// loginHint (the login_hint claim of the session's ID token) goes as logout_hint, so Entra
+// signs that account out without asking which; post_logout_redirect_uri must be one of the
+// app's registered redirect URIs, or Entra does not send the browser back.
+func (s *SignIn) EndSessionURL(loginHint string) string {
 	s.mu.Lock()
 	p := s.provider
 	s.mu.Unlock()
@@ -437,6 +460,9 @@ func (s *SignIn) EndSessionURL() string {
 	q := u.Query()
 	q.Set("client_id", s.cfg.ClientID)
 	q.Set("post_logout_redirect_uri", s.cfg.PostLogoutRedirectURL)
+	if loginHint != "" {
+		q.Set("logout_hint", loginHint)
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -249,11 +249,15 @@ func TestEndSessionURL(t *testing.T) {
 	if err := r.signIn.Discover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(r.signIn.EndSessionURL())
+	u, err := url.Parse(r.signIn.EndSessionURL("O.hint"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Path != "/"+testTenant+"/v2.0/logout" || u.Query().Get("post_logout_redirect_uri") != "http://localhost/signed-out" || u.Query().Get("client_id") != testClient {
+	if u.Path != "/"+testTenant+"/v2.0/logout" || u.Query().Get("post_logout_redirect_uri") != "http://localhost/signed-out" ||
+		u.Query().Get("client_id") != testClient || u.Query().Get("logout_hint") != "O.hint" {
 		t.Errorf("end session URL = %s", u)
+	}
+	if u, _ := url.Parse(r.signIn.EndSessionURL("")); u.Query().Has("logout_hint") {
+		t.Errorf("an empty logout_hint sent: %s", u)
 	}
 }

@@ -31,6 +31,9 @@ type Store interface {
 	// serialise within the process.
 	RefreshSession(ctx context.Context, idHash string, refresh func(rec SessionRecord) (sealed []byte, err error)) error
 	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteSessionsBySID ends every session signed in through the provider's session sid (the
+	// ID token's sid claim) and says how many there were.
+	DeleteSessionsBySID(ctx context.Context, sid string) (int64, error)
 	// DeleteExpired removes logins that expired before loginsBefore and sessions idle since
 	// idleBefore or created before createdBefore.
 	DeleteExpired(ctx context.Context, loginsBefore, idleBefore, createdBefore time.Time) (int64, error)

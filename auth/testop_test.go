@@ -51,7 +51,7 @@ type testOP struct {
 }
 
 type authorizeRequest struct {
-	Nonce, Challenge, Method string
+	Nonce, Challenge, Method, Claims string
 }
 
 const (
@@ -109,7 +109,7 @@ func (op *testOP) authorize(authURL string) (code, state string, req authorizeRe
 		op.t.Fatal(err)
 	}
 	q := u.Query()
-	req = authorizeRequest{Nonce: q.Get("nonce"), Challenge: q.Get("code_challenge"), Method: q.Get("code_challenge_method")}
+	req = authorizeRequest{Nonce: q.Get("nonce"), Challenge: q.Get("code_challenge"), Method: q.Get("code_challenge_method"), Claims: q.Get("claims")}
 	code = fmt.Sprintf("code-%d", time.Now().UnixNano())
 	op.mu.Lock()
 	op.codes[code] = req

@@ -1,12 +1,17 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/handlers"
+	"github.com/depportal/depportal/internal/testkit"
+	"github.com/depportal/depportal/sandbox"
 )
 
 // Entra's refusals that a helpdesk meets each get a page saying what to do and whom to ask,
@@ -57,5 +62,136 @@ func TestEachAADSTSCodeHasItsPage(t *testing.T) {
 		if len(p.Actions) == 0 {
 			t.Errorf("AADSTS%s: no way on", c.aadsts)
 		}
+	}
+}
+
+// Entra refuses Una (no assignment) and Eve (another organisation) before the portal sees a
+// token; each sees a page saying what to do, and the refusal is counted by kind. Gus, a B2B
+// guest holding the uploader role, is admitted and recorded as a guest.
+func TestSandboxPeopleAsEntraTreatsThem(t *testing.T) {
+	t.Parallel()
+	p := newTestPortal(t, nil)
+
+	una, _ := testkit.MustSignIn(t, p.browser(t), "una", "/")
+	if una.Status != http.StatusForbidden || !strings.Contains(una.Body, "You are not assigned to depportal") ||
+		!strings.Contains(una.Body, "AADSTS50105") || !strings.Contains(una.Body, "Trace ID") || !strings.Contains(una.Body, "Portal request ID") {
+		t.Errorf("Una: %d %s", una.Status, una.Body)
+	}
+	eve, _ := testkit.MustSignIn(t, p.browser(t), "eve", "/")
+	if eve.Status != http.StatusForbidden || !strings.Contains(eve.Body, "Wrong organisation") || !strings.Contains(eve.Body, "AADSTS50020") {
+		t.Errorf("Eve: %d %s", eve.Status, eve.Body)
+	}
+	gusBrowser := p.browser(t)
+	gus, _ := testkit.MustSignIn(t, gusBrowser, "gus", "/")
+	if gus.Status != http.StatusOK || !strings.Contains(gus.Body, "Gus Guest") || !strings.Contains(gus.Body, "Contoso ABM") {
+		t.Errorf("Gus: %d", gus.Status)
+	}
+	in := MustOneRecord(t, p, audit.SignInSucceeded)
+	if in.Actor.Name != "Gus Guest" || in.Actor.TenantID != sandbox.TenantID || !strings.Contains(in.Reason, "guest account") ||
+		!strings.Contains(in.Reason, sandbox.OtherTenantID) {
+		t.Errorf("Gus's sign-in record: %+v", in)
+	}
+
+	metrics := p.browser(t).Get("/metrics").Body
+	for _, want := range []string{`depportal_signins_total{result="not_assigned"} 1`, `depportal_signins_total{result="other_tenant"} 1`,
+		`depportal_signins_total{result="succeeded"} 1`, `depportal_signins_total{result="client_credential"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// Front-channel logout: the call Entra makes from a hidden cross-site iframe carries no cookie
+// of the portal's, only iss and sid; it ends every session of that sid and no other, and only
+// for the portal's own issuer.
+func TestFrontChannelLogoutNeedsNoCookie(t *testing.T) {
+	t.Parallel()
+	p := newTestPortal(t, nil)
+	hannah, _ := signedInHannah(t, p)
+	other, _ := signedInHannah(t, p) // another browser: another Entra session, another sid
+	sidOf := func(b *testkit.Browser) string {
+		sess, err := p.app.Sessions().Load(context.Background(), b.Cookie("depportal_session").Value)
+		if err != nil || sess.Identity.SessionID == "" || sess.Identity.LoginHint == "" {
+			t.Fatalf("session %+v: %v", sess.Identity, err)
+		}
+		return sess.Identity.SessionID
+	}
+	sid := sidOf(hannah)
+	if sid == sidOf(other) {
+		t.Fatal("two browsers share a provider session")
+	}
+	issuer := p.app.Config().Issuer()
+
+	iframe := p.browser(t) // no cookies at all
+	forged := iframe.Do(http.MethodGet, "/auth/front-channel-logout?"+url.Values{"iss": {"https://evil.example/v2.0"}, "sid": {sid}}.Encode(), nil,
+		map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"})
+	if forged.Status != http.StatusBadRequest {
+		t.Errorf("another issuer: %d", forged.Status)
+	}
+	if hannah.Get("/").Status != http.StatusOK {
+		t.Fatal("a call naming another issuer ended the session")
+	}
+
+	call := iframe.Do(http.MethodGet, "/auth/front-channel-logout?"+url.Values{"iss": {issuer}, "sid": {sid}}.Encode(), nil,
+		map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"})
+	if call.Status != http.StatusOK {
+		t.Fatalf("front-channel logout: %d %s", call.Status, call.Body)
+	}
+	authority, _ := url.Parse(p.app.Config().AuthorityHost)
+	if csp := call.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors "+authority.Scheme+"://"+authority.Host) ||
+		call.Header.Get("X-Frame-Options") != "" {
+		t.Errorf("framing headers: CSP %q, X-Frame-Options %q", csp, call.Header.Get("X-Frame-Options"))
+	}
+	if got := hannah.Get("/"); got.Status != http.StatusSeeOther || !strings.HasPrefix(got.Header.Get("Location"), "/auth/login") {
+		t.Errorf("after front-channel logout: %d %s", got.Status, got.Header.Get("Location"))
+	}
+	if other.Get("/").Status != http.StatusOK {
+		t.Error("the session of another sid ended too")
+	}
+}
+
+// Signing out of Entra elsewhere (another app, the same browser) reaches the portal: the
+// sandbox provider calls the front-channel logout URL, as Entra does, and the session ends.
+func TestSigningOutOfEntraElsewhereEndsTheSession(t *testing.T) {
+	t.Parallel()
+	p := newTestPortal(t, nil)
+	hannah, _ := signedInHannah(t, p)
+	sess, err := p.app.Sessions().Load(context.Background(), hannah.Cookie("depportal_session").Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What another app of the tenant sends the browser to: the end-session endpoint, with
+	// its own return address (none here) and the account.
+	endSession := p.app.Config().Issuer() + "/end_session?" + url.Values{"logout_hint": {sess.Identity.LoginHint}}.Encode()
+	page, _ := hannah.Follow(endSession)
+	if !strings.Contains(page.Body, "You signed out of your account") {
+		t.Fatalf("provider's sign-out: %d %s", page.Status, page.Body)
+	}
+	if got := hannah.Get("/"); got.Status != http.StatusSeeOther {
+		t.Errorf("the portal session outlived the Entra session: %d", got.Status)
+	}
+	if !strings.Contains(p.logs.String(), "sessions_ended=1") {
+		t.Error("the front-channel logout is not logged")
+	}
+}
+
+// Sign-out names the account (logout_hint) and returns to /signed-out, which the sandbox, like
+// Entra, honours only because it is a registered redirect URI.
+func TestSignOutSendsLogoutHint(t *testing.T) {
+	t.Parallel()
+	p := newTestPortal(t, nil)
+	b, csrf := signedInHannah(t, p)
+	sess, err := p.app.Sessions().Load(context.Background(), b.Cookie("depportal_session").Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.Do(http.MethodPost, "/auth/logout", url.Values{"csrf_token": {csrf}}, map[string]string{"Origin": b.Base})
+	u, err := url.Parse(out.Header.Get("Location"))
+	if err != nil || u.Query().Get("logout_hint") != sess.Identity.LoginHint || u.Query().Get("post_logout_redirect_uri") != p.app.Config().PostLogoutRedirectURL() {
+		t.Fatalf("end-session URL %s", out.Header.Get("Location"))
+	}
+	page, at := b.Follow(out.Header.Get("Location"))
+	if !strings.HasSuffix(at, "/signed-out") || !strings.Contains(page.Body, "You are signed out") {
+		t.Errorf("landed on %s", at)
 	}
 }

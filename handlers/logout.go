@@ -7,7 +7,8 @@ import (
 )
 
 // logout deletes the server-side session first (the cookie is then worthless even if kept),
-// then sends the browser to the provider's end-session endpoint.
+// then sends the browser to the provider's end-session endpoint, naming the account with
+// logout_hint so that Entra signs it out without showing an account picker.
 func (s *server) logout(c echo.Context) error {
 	sess, ok := sessionOf(c)
 	if ok {
@@ -17,7 +18,7 @@ func (s *server) logout(c echo.Context) error {
 		s.Logger.Info("signed out", "request_id", requestIDOf(c), "oid", sess.Identity.ObjectID)
 	}
 	c.SetCookie(s.Sessions.SessionCookie(""))
-	target := s.SignIn.EndSessionURL()
+	target := s.SignIn.EndSessionURL(sess.Identity.LoginHint)
 	if target == "" {
 		target = "/signed-out"
 	}

@@ -51,6 +51,7 @@ func (s *server) routes() []route {
 		newRoute(http.MethodGet, "/auth/login", public, s.login).limited(s.limits.auth),
 		newRoute(http.MethodGet, "/auth/callback", public, s.callback).limited(s.limits.auth),
 		newRoute(http.MethodPost, "/auth/logout", public, s.logout).limited(s.limits.auth),
+		newRoute(http.MethodGet, "/auth/front-channel-logout", public, s.frontChannelLogout).limited(s.limits.auth),
 		newRoute(http.MethodGet, "/signed-out", public, s.signedOut),
 
 		newRoute(http.MethodGet, "/", anyRole, s.home),

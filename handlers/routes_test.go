@@ -208,10 +208,19 @@ func TestSecurityHeadersOnEveryRoute(t *testing.T) {
 			got := b.Get(path)
 			h := got.Header
 			csp := h.Get("Content-Security-Policy")
-			for _, want := range []string{"default-src 'self'", "script-src 'nonce-", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+			// Nobody may frame the portal but Entra, its front-channel logout URL only.
+			frameAncestors, xfo := "frame-ancestors 'none'", "DENY"
+			if strings.HasPrefix(path, "/auth/front-channel-logout") {
+				u, _ := url.Parse(p.app.Config().AuthorityHost)
+				frameAncestors, xfo = "frame-ancestors "+u.Scheme+"://"+u.Host, ""
+			}
+			for _, want := range []string{"default-src 'self'", "script-src 'nonce-", "object-src 'none'", "base-uri 'none'", frameAncestors, "form-action 'self'"} {
 				if !strings.Contains(csp, want) {
 					t.Errorf("%s %s: CSP %q lacks %q", who, path, csp, want)
 				}
+			}
+			if h.Get("X-Frame-Options") != xfo {
+				t.Errorf("%s %s: X-Frame-Options %q, want %q", who, path, h.Get("X-Frame-Options"), xfo)
 			}
 			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
 				t.Errorf("%s %s: nosniff/referrer headers missing", who, path)

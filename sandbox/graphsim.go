@@ -275,6 +275,10 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if g.challengeClaims(c, rt.op) {
+		g.recordIfUpload(c, body, http.StatusUnauthorized, false, "fault: claims challenge (authentication context "+ClaimsContext+")")
+		return
+	}
 	fault, faulted := g.takeFault(rt.op)
 	if faulted && fault.Latency > 0 {
 		// The call goes on even when the client gives up: Intune does not know it has.

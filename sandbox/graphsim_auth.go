@@ -29,6 +29,10 @@ type accessClaims struct {
 	UPN      string `json:"upn"`
 	// Roles are an app-only token's application permissions (client credentials: no scp).
 	Roles []string `json:"roles"`
+	// Capabilities (xms_cc) the client declared, and the authentication contexts (acrs) its
+	// sign-in satisfied: what a claims challenge is decided on.
+	Capabilities []string `json:"xms_cc"`
+	AuthContexts []string `json:"acrs"`
 }
 
 // authenticate checks the bearer token as Graph does. The portal never validates its Graph

@@ -60,6 +60,9 @@ type apiError struct {
 	intune     bool
 	retryAfter time.Duration
 	wwwAuth    bool // 401s carry Graph's WWW-Authenticate challenge
+	// claims, with wwwAuth, makes the challenge a claims challenge: error="insufficient_claims"
+	// and the base64 claims request a client signs in again with.
+	claims string
 }
 
 // outcome is how an error is written in the received-uploads record.
@@ -155,7 +158,11 @@ func (c *call) writeError(e *apiError) {
 		c.w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Round(time.Second)/time.Second)))
 	}
 	if e.wwwAuth {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+		challenge := `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`
+		if e.claims != "" {
+			challenge += `, error="insufficient_claims", claims="` + e.claims + `"`
+		}
+		c.w.Header().Set("WWW-Authenticate", challenge)
 	}
 	c.writeJSON(e.status, graphErrorBody{Error: graphError{
 		Code:    e.code,

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,7 +20,15 @@ type Fault struct {
 	AfterApply bool          // with Drop, or Status 500, 502 or 504: carry out the call first, then lose or replace its answer
 	Latency    time.Duration // wait this long first, then answer (or play the rest of the fault)
 	Times      int           // how many calls of the operation it covers: 0 or 1 once, Always every call
+	// Claims: a Conditional Access policy now wants the authentication context ClaimsContext
+	// for the operation. A token that declares cp1 and lacks it gets Graph's claims challenge
+	// (401, WWW-Authenticate error="insufficient_claims"), until a token that carries it
+	// arrives; a token without cp1 cannot be challenged, and the call goes through.
+	Claims bool
 }
+
+// ClaimsContext is the authentication context (acrs) the claims fault asks for.
+const ClaimsContext = "c1"
 
 // Always makes a Fault cover every call from now on.
 const Always = -1
@@ -29,6 +38,9 @@ const defaultRetryAfter = 10 * time.Second
 // String is the fault in DEPPORTAL_SANDBOX_FAULTS syntax, without the count.
 func (f Fault) String() string {
 	var parts []string
+	if f.Claims {
+		return "claims"
+	}
 	if f.Latency > 0 {
 		parts = append(parts, "latency:"+f.Latency.String())
 	}
@@ -74,6 +86,11 @@ var faultStatuses = []int{
 //	       lost       carry out the call (an upload is taken), then close the connection:
 //	                  the client cannot know that it worked
 //	       latency:D  wait D (a Go duration such as 2s or 500ms), then answer normally
+//	       claims     Conditional Access wants authentication context c1: a token that
+//	                  declares cp1 (xms_cc) and lacks acrs c1 gets Graph's claims challenge,
+//	                  401 with WWW-Authenticate error="insufficient_claims", claims="…",
+//	                  until a token with acrs c1 arrives; a token without cp1 cannot be
+//	                  challenged and goes through. It stays queued until met.
 //	count  how many calls the entry covers: a number (default 1) or "always"
 //
 // Entries for one operation queue in order: "upload=429,upload=drop" throttles the first upload,
@@ -132,6 +149,11 @@ func parseFaultKind(kind string) (Fault, error) {
 			return Fault{}, fmt.Errorf("%s takes no argument", name)
 		}
 		return Fault{Status: http.StatusBadGateway, HTML: true}, nil
+	case "claims":
+		if hasArg {
+			return Fault{}, fmt.Errorf("claims takes no argument")
+		}
+		return Fault{Claims: true}, nil
 	case "latency":
 		d, err := time.ParseDuration(arg)
 		if err != nil || d <= 0 {
@@ -141,7 +163,7 @@ func parseFaultKind(kind string) (Fault, error) {
 	}
 	status, err := strconv.Atoi(name)
 	if err != nil || !slices.Contains(faultStatuses, status) {
-		return Fault{}, fmt.Errorf("unknown fault %q (want 401, 403, 429[:N], 500, 500applied, 502, 502applied, 502html, 503[:N], 504, 504applied, drop, lost or latency:D)", kind)
+		return Fault{}, fmt.Errorf("unknown fault %q (want 401, 403, 429[:N], 500, 500applied, 502, 502applied, 502html, 503[:N], 504, 504applied, drop, lost, claims or latency:D)", kind)
 	}
 	f := Fault{Status: status}
 	if hasArg {
@@ -203,8 +225,8 @@ func (g *Graph) takeFault(op Operation) (Fault, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	queue := g.faults[op]
-	if len(queue) == 0 {
-		return Fault{}, false
+	if len(queue) == 0 || queue[0].Claims {
+		return Fault{}, false // a claims fault waits for a token that meets it (challengeClaims)
 	}
 	f := queue[0]
 	switch {
@@ -215,6 +237,39 @@ func (g *Graph) takeFault(op Operation) (Fault, bool) {
 		g.faults[op] = queue[1:]
 	}
 	return f, true
+}
+
+// challengeClaims plays a claims fault at the head of op's queue: true when it answered the
+// call with a claims challenge. A token that carries the authentication context meets the
+// fault, which is then used up; one without cp1 leaves it to takeFault, which lets the call
+// through.
+func (g *Graph) challengeClaims(c *call, op Operation) bool {
+	g.mu.Lock()
+	queue := g.faults[op]
+	if len(queue) == 0 || !queue[0].Claims {
+		g.mu.Unlock()
+		return false
+	}
+	capable := slices.Contains(c.claims.Capabilities, "cp1")
+	met := slices.Contains(c.claims.AuthContexts, ClaimsContext)
+	if met {
+		g.faults[op] = queue[1:]
+	}
+	g.mu.Unlock()
+	switch {
+	case met:
+		g.logger.Info("sandbox graph: claims fault met: the token carries the authentication context", "op", op, "acrs", ClaimsContext)
+		return false
+	case !capable:
+		g.logger.Warn("sandbox graph: claims fault not played: the token does not declare the cp1 client capability, and Graph challenges only clients that do", "op", op)
+		return false
+	}
+	g.logger.Info("sandbox graph: fault: claims challenge", "op", op, "request_id", c.requestID)
+	challenge := base64.StdEncoding.EncodeToString([]byte(`{"access_token":{"acrs":{"essential":true,"value":"` + ClaimsContext + `"}}}`))
+	c.writeError(&apiError{status: http.StatusUnauthorized, code: "InvalidAuthenticationToken",
+		message: "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: AuthenticationContextRequired",
+		claims:  challenge, wwwAuth: true})
+	return true
 }
 
 // ClearFaults drops every queued fault, including those that cover every call.

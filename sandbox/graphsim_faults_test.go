@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +15,7 @@ import (
 )
 
 func TestParseFaults(t *testing.T) {
-	got, err := ParseFaults(" upload=429:30, upload=drop*2 ,list=503,get=latency:2s*always,upload=502html,sync=lost,publicKey=504,generateKey=503:5s,upload=403")
+	got, err := ParseFaults(" upload=429:30, upload=drop*2 ,list=503,get=latency:2s*always,upload=502html,sync=lost,publicKey=504,generateKey=503:5s,upload=403,get=claims")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func TestParseFaults(t *testing.T) {
 			{Status: 403},
 		},
 		OpList:        {{Status: 503}},
-		OpGet:         {{Latency: 2 * time.Second, Times: Always}},
+		OpGet:         {{Latency: 2 * time.Second, Times: Always}, {Claims: true}},
 		OpSync:        {{Drop: true, AfterApply: true}},
 		OpPublicKey:   {{Status: 504}},
 		OpGenerateKey: {{Status: 503, RetryAfter: 5 * time.Second}},
@@ -38,13 +40,13 @@ func TestParseFaults(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"upload", "delete=429", "upload=418", "upload=429:soon", "upload=500:10", "upload=latency", "upload=latency:-1s",
-		"upload=drop:1", "upload=429*0", "upload=429*many", "upload=502html:3",
+		"upload=drop:1", "upload=429*0", "upload=429*many", "upload=502html:3", "upload=claims:c2",
 	} {
 		if _, err := ParseFaults(bad); err == nil {
 			t.Errorf("ParseFaults(%q) accepted it", bad)
 		}
 	}
-	for _, f := range []Fault{{Status: 429, RetryAfter: 30 * time.Second}, {Drop: true}, {Drop: true, AfterApply: true}, {Status: 502, HTML: true}, {Latency: time.Second}} {
+	for _, f := range []Fault{{Status: 429, RetryAfter: 30 * time.Second}, {Drop: true}, {Drop: true, AfterApply: true}, {Status: 502, HTML: true}, {Latency: time.Second}, {Claims: true}} {
 		parsed, err := ParseFaults("upload=" + f.String())
 		if err != nil || !reflect.DeepEqual(parsed[OpUpload], []Fault{f}) {
 			t.Errorf("%+v: String %q parses as %+v, %v", f, f.String(), parsed[OpUpload], err)
@@ -430,4 +432,33 @@ func TestGraphFaultLatencyAppliesAfterClientGivesUp(t *testing.T) {
 	if got := s.graph.Settings()[0].AppleIdentifier; got != "impatient@contoso.com" {
 		t.Errorf("appleIdentifier %q", got)
 	}
+}
+
+// Graph's claims challenge, as Microsoft documents it: only to a client that declared cp1, 401
+// with error="insufficient_claims" and the base64 claims request, again and again until a
+// token carries the authentication context asked for.
+func TestGraphClaimsChallenge(t *testing.T) {
+	s := MustStartGraph(t)
+	list := "/deviceManagement/depOnboardingSettings"
+	plain := MustMintToken(t, nil)
+	capable := MustMintToken(t, map[string]any{"xms_cc": []string{"cp1"}})
+	stepped := MustMintToken(t, map[string]any{"xms_cc": []string{"cp1"}, "acrs": []string{ClaimsContext}})
+	s.graph.InjectFault(OpList, Fault{Claims: true})
+
+	MustStatus(t, MustCallGraph(t, s, http.MethodGet, list, plain, nil), http.StatusOK) // cannot be challenged
+	for range 2 {
+		resp := MustCallGraph(t, s, http.MethodGet, list, capable, nil)
+		MustGraphError(t, resp, http.StatusUnauthorized, "InvalidAuthenticationToken")
+		h := resp.Header.Get("WWW-Authenticate")
+		m := regexp.MustCompile(`error="insufficient_claims", claims="([^"]+)"`).FindStringSubmatch(h)
+		if m == nil {
+			t.Fatalf("WWW-Authenticate %q", h)
+		}
+		decoded, err := base64.StdEncoding.DecodeString(m[1])
+		if err != nil || string(decoded) != `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` {
+			t.Errorf("claims %q (%v)", decoded, err)
+		}
+	}
+	MustStatus(t, MustCallGraph(t, s, http.MethodGet, list, stepped, nil), http.StatusOK) // met
+	MustStatus(t, MustCallGraph(t, s, http.MethodGet, list, capable, nil), http.StatusOK) // used up
 }

@@ -1,7 +1,8 @@
 // Package sandbox is depportal's demo tenant: what the portal needs from Microsoft, simulated
 // in-process so that the whole flow can be tried on a laptop with no tenant configured. The
-// OpenID Provider (idp*.go) lets anyone sign in as one of four personas; it is built on
-// zitadel's op package, not a hand-rolled token minter.
+// OpenID Provider (idp*.go) lets anyone sign in as one of its personas; it is built on
+// zitadel's op package, not a hand-rolled token minter, and behaves like Entra ID where the
+// portal can tell (docs/decisions/0001 lists where it still does not).
 //
 // It must never be reachable in tenant mode: only main, in sandbox mode, and tests wire it in,
 // and production packages never import it. It signs tokens for whoever clicks a button, so
@@ -42,19 +43,26 @@ type IdPConfig struct {
 	DataDir             string        // holds the signing key, sandbox-idp-key.pem
 	ClientSecret        string        // the portal's client secret (basic or post)
 	AccessTokenLifetime time.Duration // of access and ID tokens; 1h when zero
-	Logger              *slog.Logger  // nil discards
+	// ClientSecretExpires, when set, is when ClientSecret stops working: the token endpoint
+	// then refuses it with AADSTS7000222, as Entra does an expired secret.
+	ClientSecretExpires time.Time
+	Logger              *slog.Logger // nil discards
+	// FrontChannelClient calls the front-channel logout URL; a 5-second client when nil.
+	FrontChannelClient *http.Client
 }
 
 // IdP is the sandbox tenant's OpenID Provider, standing in for
 // https://login.microsoftonline.com/{tenant}/v2.0.
 type IdP struct {
-	baseURL  string
-	issuer   string
-	key      *signingKey
-	storage  *idpStorage
-	provider *op.Provider
-	handler  http.Handler
-	logger   *slog.Logger
+	baseURL      string
+	issuer       string
+	registration Registration
+	key          *signingKey
+	storage      *idpStorage
+	provider     *op.Provider
+	handler      http.Handler
+	logger       *slog.Logger
+	frontChannel *http.Client
 }
 
 // NewIdP loads the signing key from cfg.DataDir, creating it on first run.
@@ -92,22 +100,27 @@ func NewIdP(cfg IdPConfig) (*IdP, error) {
 	}
 
 	p := &IdP{
-		baseURL: baseURL,
-		issuer:  baseURL + idpPathPrefix + TenantID + "/v2.0",
-		key:     key,
-		logger:  logger,
+		baseURL:      baseURL,
+		issuer:       baseURL + idpPathPrefix + TenantID + "/v2.0",
+		registration: newRegistration(baseURL),
+		key:          key,
+		logger:       logger,
+		frontChannel: cfg.FrontChannelClient,
+	}
+	if p.frontChannel == nil {
+		p.frontChannel = &http.Client{Timeout: 5 * time.Second}
 	}
 	client := &portalClient{
-		redirectURI:           p.RedirectURI(),
-		postLogoutRedirectURI: p.PostLogoutRedirectURI(),
-		loginURL:              baseURL + loginPath,
-		idTokenLifetime:       lifetime,
+		registration:    p.registration,
+		loginURL:        baseURL + loginPath,
+		idTokenLifetime: lifetime,
 	}
 	p.storage = newIDPStorage(client, cfg.ClientSecret, key, lifetime, logger)
+	p.storage.secretExpires = cfg.ClientSecretExpires
 
 	config := &op.Config{
-		// Where end_session sends a browser that names no post_logout_redirect_uri. One that
-		// names an unregistered URI gets a 400 instead: it is never followed.
+		// Not used: end_session is served by serveEndSession, which never redirects to a URI
+		// the registration does not list.
 		DefaultLogoutRedirectURI: p.PostLogoutRedirectURI(),
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
@@ -135,10 +148,16 @@ func NewIdP(cfg IdPConfig) (*IdP, error) {
 	p.provider = provider
 
 	issuerPath := idpPathPrefix + TenantID + "/v2.0"
+	intercept := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 	mux := http.NewServeMux()
 	mux.HandleFunc(loginPath, p.serveLogin)
-	mux.Handle(issuerPath+provider.TokenEndpoint().Relative(),
-		op.NewIssuerInterceptor(provider.IssuerFromRequest).HandlerFunc(p.serveToken))
+	mux.Handle(issuerPath+provider.TokenEndpoint().Relative(), intercept.HandlerFunc(p.serveToken))
+	mux.Handle(issuerPath+provider.EndSessionEndpoint().Relative(), intercept.HandlerFunc(p.serveEndSession))
+	mux.Handle(issuerPath+"/.well-known/openid-configuration", intercept.HandlerFunc(p.serveDiscovery))
+	// The authorize request's claims parameter is read before zitadel sees the request (it
+	// does not know the parameter); zitadel still validates everything else.
+	mux.Handle(issuerPath+provider.AuthorizationEndpoint().Relative(),
+		p.readClaimsRequest(http.StripPrefix(issuerPath, provider)))
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, provider))
 	p.handler = mux
 	return p, nil
@@ -175,8 +194,12 @@ func (p *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.Serv
 // the token is not from this sandbox (or from before its key file was replaced).
 func (p *IdP) PublicKeys() jose.JSONWebKeySet { return p.key.jwks() }
 
-// RedirectURI is the portal's one registered redirect URI.
-func (p *IdP) RedirectURI() string { return p.baseURL + "/auth/callback" }
+// RedirectURI is the portal's sign-in redirect URI.
+func (p *IdP) RedirectURI() string { return p.baseURL + CallbackPath }
 
-// PostLogoutRedirectURI is the portal's one registered post-logout redirect URI.
-func (p *IdP) PostLogoutRedirectURI() string { return p.baseURL + "/signed-out" }
+// PostLogoutRedirectURI is where the portal asks to come back to after signing out: one of the
+// registration's redirect URIs, as Entra requires.
+func (p *IdP) PostLogoutRedirectURI() string { return p.baseURL + SignedOutPath }
+
+// FrontChannelLogoutURI is the registration's front-channel logout URL.
+func (p *IdP) FrontChannelLogoutURI() string { return p.registration.FrontChannelLogoutURL }

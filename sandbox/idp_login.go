@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -95,13 +97,59 @@ func (p *IdP) signInAsPersona(w http.ResponseWriter, r *http.Request) {
 		p.showProblem(w, "There is no such person in the sandbox tenant.")
 		return
 	}
-	if err := p.storage.completeSignIn(id, persona.Key); err != nil {
+	if refusal, refused := p.refusalFor(persona); refused {
+		// Entra refuses these people itself, after they chose an account, and tells the app.
+		a, err := p.storage.refuseSignIn(id)
+		if err != nil {
+			p.showProblem(w, "This sign-in request is unknown, already used or has expired (they last 10 minutes).")
+			return
+		}
+		p.redirectRefusal(w, r, a, refusal)
+		return
+	}
+	cookie := ""
+	if c, err := r.Cookie(browserSessionCookie); err == nil {
+		cookie = c.Value
+	}
+	cookie, sid := p.storage.signInBrowser(cookie, persona.Key, ClientID)
+	if err := p.storage.completeSignIn(id, persona.Key, sid); err != nil {
 		p.showProblem(w, "This sign-in request is unknown, already used or has expired (they last 10 minutes).")
 		return
 	}
-	p.logger.Info("sandbox idp: signed in", "persona", persona.Key, "tid", persona.TenantID, "oid", persona.ObjectID)
+	http.SetCookie(w, p.browserSessionCookie(cookie))
+	p.logger.Info("sandbox idp: signed in", "persona", persona.Key, "tid", persona.TenantID, "oid", persona.ObjectID, "sid", sid)
 	callback := op.AuthCallbackURL(p.provider)(op.ContextWithIssuer(r.Context(), p.issuer), id)
 	http.Redirect(w, r, callback, http.StatusSeeOther)
+}
+
+// browserSessionCookie is the provider's own session cookie, as Entra keeps one on its host:
+// the browser's sign-in, which single sign-on and sign-out work on.
+const browserSessionCookie = "sandbox_idp_session"
+
+func (p *IdP) browserSessionCookie(value string) *http.Cookie {
+	c := &http.Cookie{Name: browserSessionCookie, Value: value, Path: idpPathPrefix, HttpOnly: true,
+		Secure: strings.HasPrefix(p.baseURL, "https://"), SameSite: http.SameSiteLaxMode}
+	if value == "" {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// refusalFor is Entra's refusal of a persona, if it refuses them: an account of another
+// organisation that is not a guest here (the app is single-tenant), and a person without an
+// assignment when the app requires one.
+func (p *IdP) refusalFor(persona Persona) (entraError, bool) {
+	switch {
+	case persona.TenantID != TenantID:
+		return entraError{code: "access_denied", number: 50020, message: fmt.Sprintf(
+			"User account '%s' from identity provider 'https://sts.windows.net/%s/' does not exist in tenant 'Contoso Sandbox' and cannot access the application '%s'(depportal) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Microsoft Entra user account.",
+			persona.Username, persona.TenantID, ClientID)}, true
+	case persona.Unassigned && p.registration.AssignmentRequired:
+		return entraError{code: "access_denied", number: 50105, message: fmt.Sprintf(
+			"Your administrator has configured the application depportal ('%s') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '%s' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Please contact your administrator to assign access to this application.",
+			ClientID, persona.Username)}, true
+	}
+	return entraError{}, false
 }
 
 func (p *IdP) showProblem(w http.ResponseWriter, problem string) {

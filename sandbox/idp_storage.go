@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -38,7 +40,13 @@ var graphScopes = []string{
 var (
 	errUnknownAuthRequest  = errors.New("unknown or expired sign-in request")
 	errUnknownRefreshToken = errors.New("unknown, used or expired refresh token")
+	errWrongClientSecret   = errors.New("wrong client ID or secret")
+	errClientSecretExpired = errors.New("the client secret has expired")
 )
+
+// browserSessionLifetime bounds how long the provider remembers a browser's sign-in; Entra's
+// own session cookie lives until sign-out or the browser closes.
+const browserSessionLifetime = 24 * time.Hour
 
 // idpStorage is the op.Storage for the sandbox provider: one client, four personas, and
 // in-memory auth requests and tokens. Nothing but the signing key outlives the process.
@@ -47,14 +55,26 @@ type idpStorage struct {
 	clientSecret        string
 	key                 *signingKey
 	accessTokenLifetime time.Duration
+	secretExpires       time.Time // zero: the secret does not expire
 	logger              *slog.Logger
 	now                 func() time.Time // tests move it to expire requests
 
-	mu            sync.Mutex
-	authRequests  map[string]*authRequest       // by ID
-	codes         map[string]string             // authorization code → auth request ID
-	accessTokens  map[string]accessTokenRecord  // by token ID (jti)
-	refreshTokens map[string]refreshTokenRecord // by token value
+	mu              sync.Mutex
+	authRequests    map[string]*authRequest       // by ID
+	codes           map[string]string             // authorization code → auth request ID
+	accessTokens    map[string]accessTokenRecord  // by token ID (jti)
+	refreshTokens   map[string]refreshTokenRecord // by token value
+	browserSessions map[string]*browserSession    // by the value of the provider's cookie
+}
+
+// browserSession is the provider's own sign-in in one browser, as Entra keeps one: its sid
+// goes into every ID token issued through it, and signing out of it calls the front-channel
+// logout URL of every client it signed in to.
+type browserSession struct {
+	sid        string
+	personaKey string
+	clients    map[string]bool
+	createdAt  time.Time
 }
 
 type accessTokenRecord struct {
@@ -69,6 +89,8 @@ type refreshTokenRecord struct {
 	scopes     []string
 	authTime   time.Time
 	expiresAt  time.Time
+	sid        string   // the browser session it was issued in
+	acrs       []string // authentication contexts satisfied at sign-in
 }
 
 func newIDPStorage(client *portalClient, clientSecret string, key *signingKey, accessTokenLifetime time.Duration, logger *slog.Logger) *idpStorage {
@@ -83,6 +105,7 @@ func newIDPStorage(client *portalClient, clientSecret string, key *signingKey, a
 		codes:               make(map[string]string),
 		accessTokens:        make(map[string]accessTokenRecord),
 		refreshTokens:       make(map[string]refreshTokenRecord),
+		browserSessions:     make(map[string]*browserSession),
 	}
 }
 
@@ -94,16 +117,23 @@ type grant interface {
 	// grantedScopes are the scopes the sign-in granted; a rotated refresh token keeps all of
 	// them even when one refresh asked for fewer.
 	grantedScopes() []string
+	// satisfiedContexts are the Conditional Access authentication contexts (acrs) the sign-in
+	// satisfied: they stay with the refresh tokens it leads to.
+	satisfiedContexts() []string
 	// forAudience returns a copy whose GetAudience is [aud], so that the token endpoint can
 	// give the ID token and the access token different audiences.
 	forAudience(aud string) grant
+	// sessionID is the sid of the browser session the grant came from.
+	sessionID() string
+	// accessClaims are what this token request asked for in the access token (claims=).
+	accessClaims() claimsRequest
 }
 
 // CreateAuthRequest stores a validated authorize request. PKCE with S256 is demanded here
 // because zitadel lets a confidential client go without it and would accept plain; refusing
 // with an oidc.Error makes zitadel send invalid_request back to the (already validated)
 // redirect_uri.
-func (s *idpStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s *idpStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	if req.CodeChallenge == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)")
 	}
@@ -122,6 +152,7 @@ func (s *idpStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest,
 		nonce:         req.Nonce,
 		scopes:        slices.Clone(req.Scopes),
 		codeChallenge: oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod},
+		claims:        claimsRequestFrom(ctx),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,9 +171,9 @@ func (s *idpStorage) AuthRequestByID(_ context.Context, id string) (op.AuthReque
 	return a.snapshot(), nil
 }
 
-// completeSignIn records the persona picked on the persona page. It may be changed (browser
-// back) until a code has been issued for the request.
-func (s *idpStorage) completeSignIn(id, personaKey string) error {
+// completeSignIn records the persona picked on the persona page, and the browser session it
+// was picked in (sid). It may be changed (browser back) until a code has been issued.
+func (s *idpStorage) completeSignIn(id, personaKey, sid string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.liveAuthRequestLocked(id)
@@ -151,7 +182,60 @@ func (s *idpStorage) completeSignIn(id, personaKey string) error {
 	}
 	a.personaKey = personaKey
 	a.authTime = s.now()
+	a.sid = sid
 	return nil
+}
+
+// refuseSignIn takes the auth request out for a refusal sent back to the client: it cannot
+// be completed afterwards.
+func (s *idpStorage) refuseSignIn(id string) (*authRequest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.liveAuthRequestLocked(id)
+	if !ok || a.code != "" {
+		return nil, errUnknownAuthRequest
+	}
+	delete(s.authRequests, id)
+	return a.snapshot(), nil
+}
+
+// signInBrowser returns the browser session for a persona chosen in the browser holding
+// cookie: the same one when that browser is signed in as the persona already (Entra's single
+// sign-on), a new one otherwise. It returns the cookie value to set and the session's sid.
+func (s *idpStorage) signInBrowser(cookie, personaKey, clientID string) (string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	b, ok := s.browserSessions[cookie]
+	if !ok || b.personaKey != personaKey || !now.Before(b.createdAt.Add(browserSessionLifetime)) {
+		delete(s.browserSessions, cookie)
+		cookie = rand.Text()
+		b = &browserSession{sid: uuid.NewString(), personaKey: personaKey, clients: map[string]bool{}, createdAt: now}
+		s.browserSessions[cookie] = b
+	}
+	b.clients[clientID] = true
+	return cookie, b.sid
+}
+
+// browserSessionOf is the browser session the cookie names, if it is live.
+func (s *idpStorage) browserSessionOf(cookie string) (browserSession, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.browserSessions[cookie]
+	if !ok || !s.now().Before(b.createdAt.Add(browserSessionLifetime)) {
+		return browserSession{}, false
+	}
+	c := *b
+	c.clients = maps.Clone(b.clients)
+	return c, true
+}
+
+// endBrowserSession forgets the browser session. Like Entra, it does not revoke the refresh
+// tokens issued through it.
+func (s *idpStorage) endBrowserSession(cookie string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.browserSessions, cookie)
 }
 
 // AuthRequestByCode consumes the code: the first exchange takes it, whether it then succeeds or
@@ -231,6 +315,8 @@ func (s *idpStorage) CreateAccessAndRefreshTokens(_ context.Context, request op.
 		scopes:     slices.Clone(g.grantedScopes()),
 		authTime:   g.GetAuthTime(),
 		expiresAt:  s.now().Add(refreshTokenLifetime),
+		sid:        g.sessionID(),
+		acrs:       slices.Clone(g.satisfiedContexts()),
 	}
 	return accessID, refreshToken, expiresAt, nil
 }
@@ -258,11 +344,13 @@ func (s *idpStorage) TokenRequestByRefreshToken(_ context.Context, refreshToken 
 		granted:    slices.Clone(rec.scopes),
 		scopes:     slices.Clone(rec.scopes),
 		authTime:   rec.authTime,
+		sid:        rec.sid,
+		acrs:       slices.Clone(rec.acrs),
 	}, nil
 }
 
-// TerminateSession has nothing to end: the sandbox keeps no browser session (the persona page
-// asks every time) and, like Entra, signing out does not revoke refresh tokens.
+// TerminateSession is zitadel's; the sandbox's end_session (serveEndSession) ends browser
+// sessions itself and never calls it.
 func (s *idpStorage) TerminateSession(context.Context, string, string) error {
 	return nil
 }
@@ -313,7 +401,10 @@ func (s *idpStorage) AuthorizeClientIDSecret(_ context.Context, clientID, client
 	idOK := subtle.ConstantTimeCompare([]byte(clientID), []byte(s.client.GetID()))
 	secretOK := subtle.ConstantTimeCompare([]byte(clientSecret), []byte(s.clientSecret))
 	if idOK&secretOK != 1 {
-		return errors.New("wrong client ID or secret")
+		return errWrongClientSecret
+	}
+	if !s.secretExpires.IsZero() && !s.now().Before(s.secretExpires) {
+		return errClientSecretExpired
 	}
 	return nil
 }
@@ -323,15 +414,46 @@ func (s *idpStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, stri
 	return nil
 }
 
-// SetUserinfoFromRequest fills the ID token. Every claim is set whatever the scopes, as the
-// portal always asks for openid and profile and relies on all of them.
+// SetUserinfoFromRequest fills the ID token as Entra's v2.0 one: every profile claim whatever
+// the scopes (the portal always asks for openid and profile), ver, Entra's opaque aio, uti and
+// rh, the idp of a guest, and the optional claims the registration asks for (sid, login_hint,
+// acct) and no others.
 func (s *idpStorage) SetUserinfoFromRequest(_ context.Context, userinfo *oidc.UserInfo, request op.IDTokenRequest, _ []string) error {
-	_, p, err := grantPersona(request)
+	g, p, err := grantPersona(request)
 	if err != nil {
 		return err
 	}
 	setUserinfo(userinfo, p)
+	reg := s.client.registration
+	userinfo.AppendClaims("ver", "2.0")
+	userinfo.AppendClaims("aio", opaque(48))
+	userinfo.AppendClaims("uti", opaque(16))
+	userinfo.AppendClaims("rh", "0.A"+opaque(40))
+	if p.Guest() {
+		userinfo.AppendClaims("idp", p.homeIssuer())
+	}
+	if sid := g.sessionID(); sid != "" && reg.optionalClaim("sid") {
+		userinfo.AppendClaims("sid", sid)
+	}
+	if reg.optionalClaim("login_hint") {
+		userinfo.AppendClaims("login_hint", p.loginHint())
+	}
+	if reg.optionalClaim("acct") {
+		acct := 0
+		if p.Guest() {
+			acct = 1
+		}
+		userinfo.AppendClaims("acct", acct)
+	}
 	return nil
+}
+
+// opaque is a random value of n characters from Entra's alphabet for opaque claims: nothing
+// may read meaning into it.
+func opaque(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }
 
 func (s *idpStorage) SetUserinfoFromToken(_ context.Context, userinfo *oidc.UserInfo, tokenID, _, _ string) error {
@@ -378,14 +500,29 @@ func (s *idpStorage) GetPrivateClaimsFromRequest(_ context.Context, request op.T
 	if err != nil {
 		return nil, err
 	}
+	g, _, _ := grantPersona(request)
 	claims := map[string]any{
 		"tid":  p.TenantID,
 		"oid":  p.ObjectID,
 		"name": p.Name,
-		"upn":  p.Username,
+		"upn":  p.accessUPN(),
+		"ver":  "1.0", // Graph's tokens are v1.0 tokens whatever endpoint issued them
+		"aio":  opaque(48),
+		"uti":  opaque(16),
+	}
+	if p.Guest() {
+		claims["idp"] = p.homeIssuer()
 	}
 	if scp := graphPermissions(scopes); scp != "" {
 		claims["scp"] = scp
+	}
+	// Client capabilities are echoed only to a client that declared them in this request:
+	// Graph then knows it may answer with a claims challenge (continuous access evaluation).
+	if c := g.accessClaims(); slices.Contains(c.capabilities, "cp1") {
+		claims["xms_cc"] = []string{"cp1"}
+	}
+	if acrs := g.satisfiedContexts(); len(acrs) > 0 {
+		claims["acrs"] = slices.Clone(acrs)
 	}
 	return claims, nil
 }
@@ -441,6 +578,11 @@ func (s *idpStorage) removeExpiredLocked(now time.Time) {
 			delete(s.refreshTokens, token)
 		}
 	}
+	for cookie, b := range s.browserSessions {
+		if !now.Before(b.createdAt.Add(browserSessionLifetime)) {
+			delete(s.browserSessions, cookie)
+		}
+	}
 }
 
 func grantPersona(request op.TokenRequest) (grant, Persona, error) {
@@ -471,6 +613,8 @@ type authRequest struct {
 	authTime      time.Time // when the persona was picked
 	code          string    // the code issued for it, if any
 	audience      []string  // set only on the copies made by forAudience
+	sid           string    // the browser session the persona was picked in
+	claims        claimsRequest
 }
 
 // snapshot hands zitadel a copy, so that a persona picked while it holds the request cannot
@@ -495,6 +639,12 @@ func (a *authRequest) GetScopes() []string                   { return a.scopes }
 func (a *authRequest) GetState() string                      { return a.state }
 func (a *authRequest) Done() bool                            { return a.personaKey != "" }
 func (a *authRequest) grantedScopes() []string               { return a.scopes }
+func (a *authRequest) sessionID() string                     { return a.sid }
+func (a *authRequest) accessClaims() claimsRequest           { return a.claims }
+
+// satisfiedContexts: the persona completes any authentication context asked for (the sandbox
+// has no second factor to ask for), so a sign-in that asked for one carries it.
+func (a *authRequest) satisfiedContexts() []string { return a.claims.acrs }
 
 func (a *authRequest) GetSubject() string {
 	p, ok := a.persona()
@@ -520,6 +670,9 @@ type refreshRequest struct {
 	scopes     []string // narrowed by SetCurrentScopes when the refresh asks for fewer
 	authTime   time.Time
 	audience   []string
+	sid        string
+	acrs       []string
+	claims     claimsRequest // what this refresh asked for (claims=), set by the token endpoint
 }
 
 func (r *refreshRequest) GetAMR() []string                 { return nil }
@@ -530,6 +683,9 @@ func (r *refreshRequest) GetScopes() []string              { return r.scopes }
 func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 func (r *refreshRequest) grantedScopes() []string          { return r.granted }
 func (r *refreshRequest) persona() (Persona, bool)         { return personaByKey(r.personaKey) }
+func (r *refreshRequest) sessionID() string                { return r.sid }
+func (r *refreshRequest) accessClaims() claimsRequest      { return r.claims }
+func (r *refreshRequest) satisfiedContexts() []string      { return r.acrs }
 
 func (r *refreshRequest) GetSubject() string {
 	p, ok := r.persona()
@@ -547,15 +703,18 @@ func (r *refreshRequest) forAudience(aud string) grant {
 
 // portalClient is the portal's registration in the sandbox tenant: a confidential web client.
 type portalClient struct {
-	redirectURI           string
-	postLogoutRedirectURI string
-	loginURL              string
-	idTokenLifetime       time.Duration
+	registration    Registration
+	loginURL        string
+	idTokenLifetime time.Duration
 }
 
-func (c *portalClient) GetID() string                       { return ClientID }
-func (c *portalClient) RedirectURIs() []string              { return []string{c.redirectURI} }
-func (c *portalClient) PostLogoutRedirectURIs() []string    { return []string{c.postLogoutRedirectURI} }
+func (c *portalClient) GetID() string          { return ClientID }
+func (c *portalClient) RedirectURIs() []string { return slices.Clone(c.registration.RedirectURIs) }
+
+// PostLogoutRedirectURIs are the redirect URIs themselves: Entra has no separate list.
+func (c *portalClient) PostLogoutRedirectURIs() []string {
+	return slices.Clone(c.registration.RedirectURIs)
+}
 func (c *portalClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 
 // AuthMethod is basic; zitadel also takes the secret from the form (client_secret_post)

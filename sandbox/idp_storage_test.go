@@ -14,7 +14,7 @@ func MustNewStorage(tb testing.TB) (*idpStorage, *testClock) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	client := &portalClient{redirectURI: "http://localhost/auth/callback", loginURL: "http://localhost" + loginPath, idTokenLifetime: time.Hour}
+	client := &portalClient{registration: newRegistration("http://localhost"), loginURL: "http://localhost" + loginPath, idTokenLifetime: time.Hour}
 	storage := newIDPStorage(client, "secret", key, time.Hour, slog.New(slog.DiscardHandler))
 	clock := new(testClock)
 	storage.now = clock.now
@@ -24,7 +24,7 @@ func MustNewStorage(tb testing.TB) (*idpStorage, *testClock) {
 func MustCreateAuthRequest(tb testing.TB, s *idpStorage) string {
 	tb.Helper()
 	req, err := s.CreateAuthRequest(tb.Context(), &oidc.AuthRequest{
-		ClientID: ClientID, RedirectURI: s.client.redirectURI, ResponseType: oidc.ResponseTypeCode,
+		ClientID: ClientID, RedirectURI: s.client.registration.RedirectURIs[0], ResponseType: oidc.ResponseTypeCode,
 		Scopes: portalScopes, CodeChallenge: "challenge", CodeChallengeMethod: oidc.CodeChallengeMethodS256,
 	}, "")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ func (b *lockedBuffer) String() string {
 type sandboxServer struct {
 	idp   *IdP
 	url   string
+	mux   *http.ServeMux // tests add the portal's front-channel logout route to it
 	clock *testClock
 	logs  *lockedBuffer
 }
@@ -89,7 +91,7 @@ func MustStartIdPIn(tb testing.TB, dataDir string) *sandboxServer {
 	clock := new(testClock)
 	idp.storage.now = clock.now
 	mux.Handle(idpPathPrefix, idp)
-	return &sandboxServer{idp: idp, url: server.URL, clock: clock, logs: logs}
+	return &sandboxServer{idp: idp, url: server.URL, mux: mux, clock: clock, logs: logs}
 }
 
 // relyingParty is the portal's side as auth/ will build it: go-oidc plus x/oauth2, and a
@@ -357,6 +359,30 @@ func MustOAuthError(tb testing.TB, err error, code string) {
 	}
 }
 
+// MustAADSTS asserts that a token request failed with Entra's error body for AADSTS number n.
+func MustAADSTS(tb testing.TB, err error, n int) {
+	tb.Helper()
+	var retrieve *oauth2.RetrieveError
+	if !errors.As(err, &retrieve) {
+		tb.Fatalf("error = %v, want an OAuth error", err)
+	}
+	var body struct {
+		Description   string `json:"error_description"`
+		Codes         []int  `json:"error_codes"`
+		TraceID       string `json:"trace_id"`
+		CorrelationID string `json:"correlation_id"`
+		Timestamp     string `json:"timestamp"`
+	}
+	if err := json.Unmarshal(retrieve.Body, &body); err != nil {
+		tb.Fatalf("error body is not JSON: %s", retrieve.Body)
+	}
+	prefix := "AADSTS" + strconv.Itoa(n) + ": "
+	if !slices.Equal(body.Codes, []int{n}) || !strings.HasPrefix(body.Description, prefix) || body.TraceID == "" ||
+		body.CorrelationID == "" || body.Timestamp == "" || !strings.Contains(body.Description, "\r\nTrace ID: "+body.TraceID) {
+		tb.Fatalf("error body is not Entra's for AADSTS%d: %s", n, retrieve.Body)
+	}
+}
+
 func MustRefresh(tb testing.TB, rp *relyingParty, refreshToken string) (*oauth2.Token, error) {
 	tb.Helper()
 	// A token without an access token makes x/oauth2 refresh at once.
@@ -403,24 +429,38 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("%s endpoint %q is not under the issuer", name, endpoint)
 		}
 	}
-	if !slices.Equal(doc.CodeChallengeMethods, []string{"S256"}) {
-		t.Errorf("code_challenge_methods_supported = %v, want [S256]", doc.CodeChallengeMethods)
+	// Entra's document, not zitadel's: no PKCE methods, Entra's scopes and claims lists.
+	if doc.CodeChallengeMethods != nil || doc.GrantTypes != nil {
+		t.Errorf("code_challenge_methods_supported %v, grant_types_supported %v: Entra sends neither", doc.CodeChallengeMethods, doc.GrantTypes)
 	}
 	if !slices.Equal(doc.IDTokenSigningAlgs, []string{"RS256"}) {
 		t.Errorf("id_token_signing_alg_values_supported = %v, want [RS256]", doc.IDTokenSigningAlgs)
 	}
-	for _, method := range []string{"client_secret_basic", "client_secret_post"} {
-		if !slices.Contains(doc.TokenEndpointAuth, method) {
-			t.Errorf("token_endpoint_auth_methods_supported = %v, lacks %s", doc.TokenEndpointAuth, method)
-		}
+	if !slices.Equal(doc.TokenEndpointAuth, []string{"client_secret_post", "private_key_jwt", "client_secret_basic"}) {
+		t.Errorf("token_endpoint_auth_methods_supported = %v", doc.TokenEndpointAuth)
 	}
-	if !slices.Contains(doc.Scopes, graphReadWrite) {
-		t.Errorf("scopes_supported = %v, lacks %s", doc.Scopes, graphReadWrite)
+	if !slices.Equal(doc.Scopes, []string{"openid", "profile", "email", "offline_access"}) {
+		t.Errorf("scopes_supported = %v, want Entra's", doc.Scopes)
 	}
-	for _, claim := range []string{"tid", "oid", "roles"} {
+	for _, claim := range []string{"sub", "iss", "tid", "ver", "nonce", "preferred_username", "cloud_instance_name"} {
 		if !slices.Contains(doc.ClaimsSupported, claim) {
 			t.Errorf("claims_supported = %v, lacks %s", doc.ClaimsSupported, claim)
 		}
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(MustBody(t, MustGet(t, http.DefaultClient, s.idp.Issuer()+"/.well-known/openid-configuration"))), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["frontchannel_logout_supported"] != true || raw["http_logout_supported"] != true || raw["request_uri_parameter_supported"] != false {
+		t.Errorf("logout and request_uri fields: %v %v %v", raw["frontchannel_logout_supported"], raw["http_logout_supported"], raw["request_uri_parameter_supported"])
+	}
+	for _, absent := range []string{"introspection_endpoint", "revocation_endpoint", "request_parameter_supported", "code_challenge_methods_supported"} {
+		if _, ok := raw[absent]; ok {
+			t.Errorf("discovery has %s, which Entra's does not", absent)
+		}
+	}
+	if raw["cloud_instance_name"] != "microsoftonline.com" || raw["msgraph_host"] != "graph.microsoft.com" {
+		t.Errorf("cloud fields: %v %v", raw["cloud_instance_name"], raw["msgraph_host"])
 	}
 
 	// go-oidc checks that the document's issuer is the one asked for.
@@ -434,6 +474,9 @@ func TestSignInAsEachPersona(t *testing.T) {
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	for _, persona := range Personas() {
+		if _, refused := s.idp.refusalFor(persona); refused {
+			continue // TestEntraRefuses
+		}
 		t.Run(persona.Key, func(t *testing.T) {
 			got := MustSignIn(t, rp, persona.Key)
 
@@ -482,10 +525,29 @@ func TestSignInAsEachPersona(t *testing.T) {
 				t.Errorf("scp = %q, want DeviceManagementServiceConfig.ReadWrite.All", access.Scope)
 			}
 			if access.TenantID != persona.TenantID || access.ObjectID != persona.ObjectID ||
-				access.Name != persona.Name || access.UPN != persona.Username {
+				access.Name != persona.Name || access.UPN != persona.accessUPN() {
 				t.Errorf("access token tid/oid/name/upn = %q/%q/%q/%q, want %q/%q/%q/%q",
 					access.TenantID, access.ObjectID, access.Name, access.UPN,
-					persona.TenantID, persona.ObjectID, persona.Name, persona.Username)
+					persona.TenantID, persona.ObjectID, persona.Name, persona.accessUPN())
+			}
+			// Entra's v2.0 ID token: ver, opaque aio, and the optional claims registered.
+			if raw["ver"] != "2.0" || raw["aio"] == nil || raw["uti"] == nil || raw["sid"] == nil || raw["login_hint"] != persona.loginHint() {
+				t.Errorf("ver/aio/uti/sid/login_hint = %v/%v/%v/%v/%v", raw["ver"], raw["aio"], raw["uti"], raw["sid"], raw["login_hint"])
+			}
+			wantAcct := 0.0
+			if persona.Guest() {
+				wantAcct = 1
+				if raw["idp"] != "https://sts.windows.net/"+OtherTenantID+"/" {
+					t.Errorf("a guest's idp = %v, want his home tenant's issuer", raw["idp"])
+				}
+			} else if _, ok := raw["idp"]; ok {
+				t.Errorf("a member's ID token carries idp %v", raw["idp"])
+			}
+			if raw["acct"] != wantAcct {
+				t.Errorf("acct = %v, want %v", raw["acct"], wantAcct)
+			}
+			if _, ok := access.RawClaims["xms_cc"]; ok {
+				t.Error("xms_cc in the access token of a client that declared no capability")
 			}
 			if access.Subject != got.idToken.Subject {
 				t.Errorf("access token sub = %q, ID token sub = %q", access.Subject, got.idToken.Subject)
@@ -577,7 +639,8 @@ func TestCodeExchangeNeedsTheVerifier(t *testing.T) {
 	t.Run("without verifier", func(t *testing.T) {
 		code := MustGetCode(t, rp, newAuthorization(), "hannah")
 		_, err := rp.oauth.Exchange(t.Context(), code)
-		MustOAuthError(t, err, "invalid_request")
+		MustOAuthError(t, err, "invalid_grant")
+		MustAADSTS(t, err, 501481)
 	})
 	t.Run("wrong verifier", func(t *testing.T) {
 		code := MustGetCode(t, rp, newAuthorization(), "hannah")
@@ -623,6 +686,7 @@ func TestClientAuthentication(t *testing.T) {
 		code := MustGetCode(t, rp, a, "hannah")
 		_, err := config.Exchange(t.Context(), code, oauth2.VerifierOption(a.verifier))
 		MustOAuthError(t, err, "invalid_client")
+		MustAADSTS(t, err, 7000215)
 	})
 }
 
@@ -748,44 +812,127 @@ func TestUserinfo(t *testing.T) {
 
 func TestEndSession(t *testing.T) {
 	s := MustStartIdP(t)
-	rp := MustNewRelyingParty(t, s)
-	var doc struct {
-		EndSession string `json:"end_session_endpoint"`
+	var calls []url.Values
+	var mu sync.Mutex
+	s.mux.HandleFunc(FrontChannelLogoutPath, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.URL.Query())
+		mu.Unlock()
+		if len(r.Cookies()) != 0 {
+			t.Errorf("the front-channel call carried cookies: %v", r.Cookies())
+		}
+	})
+	frontChannelCalls := func() []url.Values {
+		mu.Lock()
+		defer mu.Unlock()
+		out := calls
+		calls = nil
+		return out
 	}
-	if err := rp.provider.Claims(&doc); err != nil || doc.EndSession == "" {
-		t.Fatalf("no end_session_endpoint in discovery (%v)", err)
-	}
-	endSession := func(params url.Values) *http.Response {
-		return MustGet(t, rp.browser, doc.EndSession+"?"+params.Encode())
+	endSessionURL := func(rp *relyingParty) string {
+		var doc struct {
+			EndSession string `json:"end_session_endpoint"`
+		}
+		if err := rp.provider.Claims(&doc); err != nil || doc.EndSession == "" {
+			t.Fatalf("no end_session_endpoint in discovery (%v)", err)
+		}
+		return doc.EndSession
 	}
 
-	t.Run("registered URI", func(t *testing.T) {
-		resp := endSession(url.Values{"client_id": {ClientID}, "post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI()}})
+	t.Run("registered redirect URI with logout_hint", func(t *testing.T) {
+		rp := MustNewRelyingParty(t, s)
+		got := MustSignIn(t, rp, "hannah")
+		var claims struct {
+			SID       string `json:"sid"`
+			LoginHint string `json:"login_hint"`
+		}
+		got.idToken.Claims(&claims)
+		resp := MustGet(t, rp.browser, endSessionURL(rp)+"?"+url.Values{"client_id": {ClientID},
+			"post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI()}, "logout_hint": {claims.LoginHint}}.Encode())
 		if got := MustRedirect(t, resp, http.StatusFound); got != s.idp.PostLogoutRedirectURI() {
 			t.Errorf("redirected to %q, want %q", got, s.idp.PostLogoutRedirectURI())
 		}
-	})
-	t.Run("no URI", func(t *testing.T) {
-		resp := endSession(url.Values{"client_id": {ClientID}})
-		if got := MustRedirect(t, resp, http.StatusFound); got != s.idp.PostLogoutRedirectURI() {
-			t.Errorf("redirected to %q, want %q", got, s.idp.PostLogoutRedirectURI())
+		c := frontChannelCalls()
+		if len(c) != 1 || c[0].Get("sid") != claims.SID || c[0].Get("iss") != s.idp.Issuer() {
+			t.Errorf("front-channel calls %v, want one with sid %s and iss %s", c, claims.SID, s.idp.Issuer())
+		}
+		// The browser's session is over: signing out again ends nothing.
+		MustGet(t, rp.browser, endSessionURL(rp)+"?"+url.Values{"client_id": {ClientID}, "logout_hint": {claims.LoginHint}}.Encode())
+		if c := frontChannelCalls(); len(c) != 0 {
+			t.Errorf("a second sign-out called the front-channel URL again: %v", c)
 		}
 	})
+	t.Run("no logout_hint: the account picker", func(t *testing.T) {
+		rp := MustNewRelyingParty(t, s)
+		MustSignIn(t, rp, "avery")
+		params := url.Values{"client_id": {ClientID}, "post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI()}}
+		resp := MustGet(t, rp.browser, endSessionURL(rp)+"?"+params.Encode())
+		body := MustBody(t, resp)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Pick an account") || !strings.Contains(body, "Avery Auditor") {
+			t.Fatalf("no account picker: %d %s", resp.StatusCode, body)
+		}
+		if c := frontChannelCalls(); len(c) != 0 {
+			t.Errorf("signed out before an account was picked: %v", c)
+		}
+		avery, _ := personaByKey("avery")
+		params.Set("logout_hint", avery.loginHint())
+		resp = MustPostForm(t, rp.browser, endSessionURL(rp), params)
+		if got := MustRedirect(t, resp, http.StatusFound); got != s.idp.PostLogoutRedirectURI() {
+			t.Errorf("after picking, redirected to %q", got)
+		}
+		if c := frontChannelCalls(); len(c) != 1 {
+			t.Errorf("front-channel calls after picking: %v", c)
+		}
+	})
+	t.Run("the front-channel URL is no redirect URI", func(t *testing.T) {
+		rp := MustNewRelyingParty(t, s)
+		MustSignIn(t, rp, "hannah")
+		hannah, _ := personaByKey("hannah")
+		resp := MustGet(t, rp.browser, endSessionURL(rp)+"?"+url.Values{"client_id": {ClientID},
+			"post_logout_redirect_uri": {s.idp.FrontChannelLogoutURI()}, "logout_hint": {hannah.loginHint()}}.Encode())
+		body := MustBody(t, resp)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "You signed out of your account") {
+			t.Errorf("an unregistered post_logout_redirect_uri: %d %s, want Entra's signed-out page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if c := frontChannelCalls(); len(c) != 1 {
+			t.Errorf("signed out of the provider all the same: front-channel calls %v", c)
+		}
+	})
+	rp := MustNewRelyingParty(t, s)
 	for name, params := range map[string]url.Values{
-		"other host":            {"client_id": {ClientID}, "post_logout_redirect_uri": {"https://evil.example/signed-out"}},
-		"registered URI prefix": {"client_id": {ClientID}, "post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI() + ".evil.example"}},
-		"without client_id":     {"post_logout_redirect_uri": {"https://evil.example/"}},
+		"other host":                          {"client_id": {ClientID}, "post_logout_redirect_uri": {"https://evil.example/signed-out"}},
+		"registered URI prefix":               {"client_id": {ClientID}, "post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI() + ".evil.example"}},
+		"without client_id":                   {"post_logout_redirect_uri": {"https://evil.example/"}},
+		"without client_id, a registered URI": {"post_logout_redirect_uri": {s.idp.PostLogoutRedirectURI()}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp := endSession(params)
-			location := resp.Header.Get("Location")
-			if strings.Contains(location, "evil.example") {
-				t.Fatalf("followed an unregistered post_logout_redirect_uri: %d to %q", resp.StatusCode, location)
-			}
-			if resp.StatusCode/100 == 3 && location != s.idp.PostLogoutRedirectURI() {
-				t.Errorf("redirected to %q", location)
+			resp := MustGet(t, rp.browser, endSessionURL(rp)+"?"+params.Encode())
+			if resp.StatusCode/100 == 3 {
+				t.Fatalf("followed a post_logout_redirect_uri that is not the client's: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
 		})
+	}
+}
+
+// Single sign-on: a second sign-in in the same browser is the same provider session (sid);
+// another browser is another.
+func TestSessionIDFollowsTheBrowser(t *testing.T) {
+	s := MustStartIdP(t)
+	sidOf := func(got signIn) string {
+		var c struct {
+			SID string `json:"sid"`
+		}
+		got.idToken.Claims(&c)
+		return c.SID
+	}
+	rp := MustNewRelyingParty(t, s)
+	first, second := sidOf(MustSignIn(t, rp, "hannah")), sidOf(MustSignIn(t, rp, "hannah"))
+	other := sidOf(MustSignIn(t, MustNewRelyingParty(t, s), "hannah"))
+	if first == "" || first != second || other == first {
+		t.Errorf("sids %q, %q in one browser and %q in another", first, second, other)
+	}
+	if switched := sidOf(MustSignIn(t, rp, "avery")); switched == first {
+		t.Error("another account in the same browser kept the session")
 	}
 }
 
@@ -799,7 +946,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	a := newAuthorization()
-	code := MustGetCode(t, rp, a, "eve")
+	code := MustGetCode(t, rp, a, "gus")
 	token, err := rp.oauth.Exchange(t.Context(), code, oauth2.VerifierOption(a.verifier))
 	if err != nil {
 		t.Fatal(err)
@@ -814,7 +961,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	MustOAuthError(t, err, "invalid_grant")
 
 	logs := s.logs.String() + defaultLogs.String()
-	if !strings.Contains(s.logs.String(), "persona=eve") {
+	if !strings.Contains(s.logs.String(), "persona=gus") {
 		t.Errorf("sign-in not logged; logs:\n%s", s.logs.String())
 	}
 	idToken, _ := token.Extra("id_token").(string)
@@ -870,7 +1017,7 @@ func TestPersonas(t *testing.T) {
 	for _, p := range list {
 		keys = append(keys, p.Key)
 	}
-	if !slices.Equal(keys, []string{"hannah", "avery", "nora", "eve"}) {
+	if !slices.Equal(keys, []string{"hannah", "avery", "gus", "nora", "una", "eve"}) {
 		t.Fatalf("persona keys = %v", keys)
 	}
 	want := map[string]struct {
@@ -879,7 +1026,9 @@ func TestPersonas(t *testing.T) {
 	}{
 		"hannah": {TenantID, []string{"DepToken.Upload"}},
 		"avery":  {TenantID, []string{"DepToken.Audit"}},
+		"gus":    {TenantID, []string{"DepToken.Upload"}},
 		"nora":   {TenantID, nil},
+		"una":    {TenantID, nil},
 		"eve":    {OtherTenantID, []string{"DepToken.Upload"}},
 	}
 	for _, p := range list {

@@ -18,6 +18,9 @@ type TenantConfig struct {
 	PageSize         int    // Graph list page size; 0 means one page
 	// AccessTokenLifetime of the provider's tokens; 1h when zero (tests shorten it).
 	AccessTokenLifetime time.Duration
+	// ClientSecretExpires, when set, is when the provider stops taking ClientSecret
+	// (ENTRA_CLIENT_SECRET_EXPIRES, played by the sandbox).
+	ClientSecretExpires time.Time
 	Logger              *slog.Logger
 }
 
@@ -40,6 +43,7 @@ func NewTenant(cfg TenantConfig) (*Tenant, error) {
 		DataDir:             cfg.DataDir,
 		ClientSecret:        cfg.ClientSecret,
 		AccessTokenLifetime: cfg.AccessTokenLifetime,
+		ClientSecretExpires: cfg.ClientSecretExpires,
 		Logger:              cfg.Logger.With("component", "sandbox-idp"),
 	})
 	if err != nil {

@@ -48,15 +48,15 @@ func (db *DB) CreateSession(ctx context.Context, s auth.SessionRecord) error {
 		return err
 	}
 	_, err = db.sql.ExecContext(ctx,
-		`INSERT INTO sessions (id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		`INSERT INTO sessions (id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens, provider_sid, login_hint)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		s.IDHash, s.Identity.TenantID, s.Identity.ObjectID, s.Identity.Subject, s.Identity.Name, s.Identity.Username,
-		string(roles), micros(s.CreatedAt), micros(s.LastSeenAt), s.Tokens)
+		string(roles), micros(s.CreatedAt), micros(s.LastSeenAt), s.Tokens, s.Identity.SessionID, s.Identity.LoginHint)
 	return err
 }
 
 // sessionColumns are the columns scanSession reads, in its order.
-const sessionColumns = `id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens`
+const sessionColumns = `id_hash, tenant_id, object_id, subject, name, username, roles, created_at, last_seen_at, tokens, provider_sid, login_hint`
 
 // Session loads a session by the hash of its cookie value.
 func (db *DB) Session(ctx context.Context, idHash string) (auth.SessionRecord, error) {
@@ -68,7 +68,7 @@ func scanSession(row *sql.Row) (auth.SessionRecord, error) {
 	var roles string
 	var created, seen int64
 	err := row.Scan(&s.IDHash, &s.Identity.TenantID, &s.Identity.ObjectID, &s.Identity.Subject, &s.Identity.Name,
-		&s.Identity.Username, &roles, &created, &seen, &s.Tokens)
+		&s.Identity.Username, &roles, &created, &seen, &s.Tokens, &s.Identity.SessionID, &s.Identity.LoginHint)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, auth.ErrNotFound
 	}
@@ -150,6 +150,15 @@ func (db *DB) RefreshSession(ctx context.Context, idHash string, refresh func(re
 func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
 	_, err := db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash)
 	return err
+}
+
+// DeleteSessionsBySID ends every session the provider's session sid signed in; an empty sid
+// matches nothing (sessions from before sid was stored have none).
+func (db *DB) DeleteSessionsBySID(ctx context.Context, sid string) (int64, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	return affected(db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE provider_sid = $1`, sid))
 }
 
 // DeleteExpired removes finished sign-in transactions and expired sessions.
