@@ -88,6 +88,9 @@ type Config struct {
 	// SandboxFaults plays Intune's bad days in the sandbox (DEPPORTAL_SANDBOX_FAULTS).
 	SandboxFaults string
 
+	// Watch is the read-only poller of the Apple connectors (DEPPORTAL_WATCH_*; watch.go).
+	Watch Watch
+
 	// publicURLFromListener: no DEPPORTAL_PUBLIC_URL in sandbox mode, so the public URL is
 	// localhost on the port actually bound (see WithListener).
 	publicURLFromListener bool
@@ -175,6 +178,10 @@ var Variables = []Variable{
 	{"DEPPORTAL_DATA_DIR", "./data", "Folder for the SQLite database and sandbox keys."},
 	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"DEPPORTAL_SANDBOX_FAULTS", "(none)", "Sandbox only: failures the simulated Intune plays, e.g. upload=504applied (see README)."},
+	{"DEPPORTAL_WATCH_CLIENT_ID", "(none: no watch)", "Application (client) ID of the watch's own app registration (application permission DeviceManagementServiceConfig.Read.All only), same tenant. Turns the watch on."},
+	{"DEPPORTAL_WATCH_CLIENT_SECRET", "(none)", "Client secret of the watch's app registration. Or use DEPPORTAL_WATCH_CLIENT_CERTIFICATE."},
+	{"DEPPORTAL_WATCH_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key of the watch's registration (the text, or a file path)."},
+	{"DEPPORTAL_WATCH_INTERVAL", "6h", "How often the watch reads the ADE tokens, Apps and Books tokens and push certificate (and once at start)."},
 }
 
 // tenantVars decide the mode: setting any of them means "use a real tenant".
@@ -328,6 +335,8 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("DEPPORTAL_LOG_LEVEL must be debug, info, warn or error, not %q", raw)
 		}
 	}
+
+	loadWatch(&c, get, getenv, bad)
 
 	if len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+const watchClientID = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
+
+func TestWatchOffUnlessConfigured(t *testing.T) {
+	c := MustLoad(t, tenantEnv())
+	if c.Watch.Enabled() {
+		t.Error("the watch runs with no DEPPORTAL_WATCH_* set")
+	}
+	if c.Watch.Interval != 6*time.Hour {
+		t.Errorf("default interval %s, want 6h", c.Watch.Interval)
+	}
+}
+
+func TestWatchWithSecret(t *testing.T) {
+	m := tenantEnv()
+	m["DEPPORTAL_WATCH_CLIENT_ID"] = watchClientID
+	m["DEPPORTAL_WATCH_CLIENT_SECRET"] = "watch-secret"
+	m["DEPPORTAL_WATCH_INTERVAL"] = "2h"
+	c := MustLoad(t, m)
+	if !c.Watch.Enabled() || c.Watch.ClientSecret != "watch-secret" || c.Watch.Interval != 2*time.Hour {
+		t.Errorf("watch = %+v", c.Watch)
+	}
+	if got := c.WatchTokenURL(); got != "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token" {
+		t.Errorf("token URL %s", got)
+	}
+	if got := c.WatchScope(); got != "https://graph.microsoft.com/.default" {
+		t.Errorf("scope %s", got)
+	}
+	m["GRAPH_BASE_URL"] = "https://graph.microsoft.us/beta"
+	m["ENTRA_AUTHORITY_HOST"] = "https://login.microsoftonline.us"
+	c = MustLoad(t, m)
+	if c.WatchScope() != "https://graph.microsoft.us/.default" || !strings.HasPrefix(c.WatchTokenURL(), "https://login.microsoftonline.us/") {
+		t.Errorf("national cloud: scope %s, token URL %s", c.WatchScope(), c.WatchTokenURL())
+	}
+}
+
+func TestWatchWithCertificate(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), NotBefore: time.Now(), NotAfter: time.Now().AddDate(1, 0, 0)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	bundle := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})...)
+	m := tenantEnv()
+	m["DEPPORTAL_WATCH_CLIENT_ID"] = watchClientID
+	m["DEPPORTAL_WATCH_CLIENT_CERTIFICATE"] = string(bundle)
+	c := MustLoad(t, m)
+	if len(c.Watch.ClientCertificatePEM) == 0 || c.Watch.ClientSecret != "" {
+		t.Errorf("certificate not taken: %+v", c.Watch)
+	}
+}
+
+func TestWatchProblemsNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"secret without ID", map[string]string{"DEPPORTAL_WATCH_CLIENT_SECRET": "x"}, "DEPPORTAL_WATCH_CLIENT_ID is missing"},
+		{"ID without credential", map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID}, "DEPPORTAL_WATCH_CLIENT_SECRET is missing"},
+		{"ID not a GUID", map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": "watch", "DEPPORTAL_WATCH_CLIENT_SECRET": "x"}, "a GUID"},
+		{"the portal's own registration", map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "DEPPORTAL_WATCH_CLIENT_SECRET": "x"}, "second app registration"},
+		{"secret and certificate", map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID, "DEPPORTAL_WATCH_CLIENT_SECRET": "x", "DEPPORTAL_WATCH_CLIENT_CERTIFICATE": "-----BEGIN CERTIFICATE-----"}, "not both"},
+		{"certificate unreadable", map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID, "DEPPORTAL_WATCH_CLIENT_CERTIFICATE": "/nonexistent/watch.pem"}, "DEPPORTAL_WATCH_CLIENT_CERTIFICATE: neither PEM text nor a readable file"},
+		{"interval too short", map[string]string{"DEPPORTAL_WATCH_INTERVAL": "10s"}, "DEPPORTAL_WATCH_INTERVAL must be at least 1m0s"},
+		{"interval not a duration", map[string]string{"DEPPORTAL_WATCH_INTERVAL": "daily"}, "DEPPORTAL_WATCH_INTERVAL must be a positive duration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tenantEnv()
+			for k, v := range tc.set {
+				m[k] = v
+			}
+			problems := strings.Join(MustFail(t, m), "\n")
+			if !strings.Contains(problems, tc.want) {
+				t.Errorf("problems:\n%s\nwant one containing %q", problems, tc.want)
+			}
+		})
+	}
+}
+
+// A watch credential with no tenant is named, not quietly dropped into the sandbox.
+func TestWatchCredentialWithoutTenant(t *testing.T) {
+	problems := strings.Join(MustFail(t, map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID, "DEPPORTAL_WATCH_CLIENT_SECRET": "x"}), "\n")
+	if !strings.Contains(problems, "set the ENTRA_* variables too") {
+		t.Errorf("problems: %s", problems)
+	}
+}
