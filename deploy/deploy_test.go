@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/sandbox"
 )
 
 // root is the repository root; go test runs in the package folder.
@@ -485,6 +486,13 @@ type manifest struct {
 			Type string `json:"type"`
 		} `json:"resourceAccess"`
 	} `json:"requiredResourceAccess"`
+	OptionalClaims struct {
+		IDToken []struct {
+			Name      string `json:"name"`
+			Essential bool   `json:"essential"`
+		} `json:"idToken"`
+		AccessToken []json.RawMessage `json:"accessToken"`
+	} `json:"optionalClaims"`
 	Web struct {
 		RedirectURIs          []string `json:"redirectUris"`
 		LogoutURL             string   `json:"logoutUrl"`
@@ -600,25 +608,78 @@ func TestManifestMatchesConfig(t *testing.T) {
 		t.Errorf("delegated permissions %v, want %v", gotNames, wantNames)
 	}
 
-	// URLs: the paths the portal registers and redirects to.
-	redirect, _ := url.Parse(cfg.RedirectURL())
-	logout, _ := url.Parse(cfg.PostLogoutRedirectURL())
-	if len(m.Web.RedirectURIs) != 1 {
-		t.Fatalf("web.redirectUris %v, want one", m.Web.RedirectURIs)
-	}
-	for _, c := range []struct{ what, got, wantPath string }{
-		{"web.redirectUris[0]", m.Web.RedirectURIs[0], redirect.Path},
-		{"web.logoutUrl", m.Web.LogoutURL, logout.Path},
-	} {
-		u, err := url.Parse(c.got)
-		if err != nil || u.Scheme != "https" || u.Path != c.wantPath {
-			t.Errorf("%s = %q, want https://<host>%s", c.what, c.got, c.wantPath)
+	// URLs: Entra returns the browser after sign-out only to a registered redirect URI, so
+	// /signed-out is one, beside the callback; the front-channel logout URL is another setting.
+	var paths []string
+	for _, raw := range m.Web.RedirectURIs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" {
+			t.Errorf("web.redirectUris: %q is not an https URL", raw)
+			continue
 		}
+		paths = append(paths, u.Path)
+	}
+	redirect, _ := url.Parse(cfg.RedirectURL())
+	signedOut, _ := url.Parse(cfg.PostLogoutRedirectURL())
+	if want := []string{redirect.Path, signedOut.Path}; !slices.Equal(paths, want) {
+		t.Errorf("web.redirectUris paths %v, want %v (the sign-in callback and where sign-out returns)", paths, want)
+	}
+	if u, err := url.Parse(m.Web.LogoutURL); err != nil || u.Scheme != "https" || u.Path != sandbox.FrontChannelLogoutPath {
+		t.Errorf("web.logoutUrl = %q, want https://<host>%s (front-channel logout)", m.Web.LogoutURL, sandbox.FrontChannelLogoutPath)
 	}
 	ig := m.Web.ImplicitGrantSettings
 	if ig == nil || ig.EnableAccessTokenIssuance == nil || ig.EnableIDTokenIssuance == nil || *ig.EnableAccessTokenIssuance || *ig.EnableIDTokenIssuance {
 		t.Error("web.implicitGrantSettings: both must be present and false (authorization code flow with PKCE)")
 	}
+}
+
+// The sandbox's registration is the manifest's: the same redirect paths, front-channel logout
+// path and ID token optional claims, so that what the sandbox provider accepts is what Entra
+// ID accepts with this manifest.
+func TestManifestMatchesTheSandboxRegistration(t *testing.T) {
+	m := loadManifest(t)
+	reg := mustSandboxRegistration(t)
+	pathsOf := func(urls ...string) []string {
+		var out []string
+		for _, raw := range urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, u.Path)
+		}
+		return out
+	}
+	if got, want := pathsOf(m.Web.RedirectURIs...), pathsOf(reg.RedirectURIs...); !slices.Equal(got, want) {
+		t.Errorf("manifest redirect paths %v, sandbox registration %v", got, want)
+	}
+	if got, want := pathsOf(m.Web.LogoutURL), pathsOf(reg.FrontChannelLogoutURL); !slices.Equal(got, want) {
+		t.Errorf("manifest front-channel logout path %v, sandbox registration %v", got, want)
+	}
+	var claims []string
+	for _, c := range m.OptionalClaims.IDToken {
+		claims = append(claims, c.Name)
+		if c.Essential {
+			t.Errorf("optional claim %s is marked essential", c.Name)
+		}
+	}
+	if !slices.Equal(claims, reg.IDTokenOptionalClaims) {
+		t.Errorf("manifest ID token optional claims %v, sandbox registration %v", claims, reg.IDTokenOptionalClaims)
+	}
+	for _, want := range []string{"sid", "login_hint"} {
+		if !slices.Contains(claims, want) {
+			t.Errorf("optionalClaims.idToken lacks %s (front-channel logout and logout_hint need it)", want)
+		}
+	}
+}
+
+func mustSandboxRegistration(t *testing.T) sandbox.Registration {
+	t.Helper()
+	idp, err := sandbox.NewIdP(sandbox.IdPConfig{BaseURL: "https://depportal.example.com", DataDir: t.TempDir(), ClientSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idp.Registration()
 }
 
 // ---- deploy/entra/register.sh -------------------------------------------------------------------
@@ -699,7 +760,7 @@ func TestRegisterDryRun(t *testing.T) {
 			assertOrder(t, out,
 				"+ az account show",
 				"+ az ad app list --display-name depportal",
-				"+ az ad app create --display-name depportal --sign-in-audience AzureADMyOrg --web-redirect-uris https://portal.contoso.com/auth/callback --enable-id-token-issuance false",
+				"+ az ad app create --display-name depportal --sign-in-audience AzureADMyOrg --web-redirect-uris https://portal.contoso.com/auth/callback https://portal.contoso.com/signed-out --enable-id-token-issuance false",
 				"+ az rest --method PATCH",
 				"+ az ad sp create --id",
 				"+ az ad sp update --id 44444444-4444-4444-4444-444444444444 --set appRoleAssignmentRequired=true",
@@ -711,11 +772,15 @@ func TestRegisterDryRun(t *testing.T) {
 				"ENTRA_CLIENT_SECRET=$(cat "+secretFile+")",
 				"DEPPORTAL_PUBLIC_URL=https://portal.contoso.com",
 			)
-			for _, want := range []string{`"https://portal.contoso.com/auth/callback"`, `"logoutUrl": "https://portal.contoso.com/signed-out"`} {
+			for _, want := range []string{`"https://portal.contoso.com/auth/callback"`, `"https://portal.contoso.com/signed-out"`,
+				`"logoutUrl": "https://portal.contoso.com/auth/front-channel-logout"`} {
 				if !strings.Contains(out, want) {
 					t.Errorf("web.json shown in the dry run lacks %s", want)
 				}
 			}
+			// The optional claims go with the app's create and update, from the manifest.
+			assertOrder(t, out, "# optional-claims.json", `"name": "sid"`, `"name": "login_hint"`, `"name": "acct"`,
+				"+ az ad app create", "--optional-claims @")
 			for _, role := range m.AppRoles {
 				if !strings.Contains(out, role.ID) {
 					t.Errorf("the dry run does not show app role %s (%s) from the manifest", role.Value, role.ID)

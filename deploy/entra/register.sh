@@ -7,7 +7,9 @@
 #
 # Idempotent: run it again after changing the URL or the groups. It finds the app by display
 # name, creates or updates it from manifest.json (beside this script: app roles with fixed IDs,
-# the delegated Microsoft Graph permissions, the web redirect and logout URLs), makes sure the
+# the delegated Microsoft Graph permissions, the web redirect URIs (the sign-in callback and
+# /signed-out, where sign-out returns: Entra returns only to a registered redirect URI), the
+# front-channel logout URL, and the ID token's optional claims sid, login_hint and acct), makes sure the
 # enterprise application (service principal) exists with "assignment required", assigns the
 # groups to the app roles, and adds a client secret (or a certificate).
 #
@@ -30,8 +32,9 @@ usage: register.sh --name NAME --public-url URL (--secret-file FILE | --certific
 
   --name NAME           display name of the app registration (found by it, created if missing)
   --public-url URL      the portal's address, DEPPORTAL_PUBLIC_URL (https://host, no path);
-                        the redirect URI is URL/auth/callback, the logout URL URL/signed-out.
-                        The app's web redirect URIs are set to exactly this one.
+                        the redirect URIs are URL/auth/callback and URL/signed-out, the
+                        front-channel logout URL URL/auth/front-channel-logout. The app's web
+                        redirect URIs are set to exactly these.
   --upload-group ID     object ID of the group to assign DepToken.Upload (helpdesk)
   --audit-group ID      object ID of the group to assign DepToken.Audit (security, audit)
   --secret-file FILE    write a new client secret to FILE (mode 0600), never to the screen.
@@ -139,16 +142,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # --- files derived from manifest.json -----------------------------------------------------------
-# app-roles.json and resource-access.json are the manifest's appRoles and requiredResourceAccess;
-# web.json is its web section with the example host replaced by --public-url.
+# app-roles.json, resource-access.json and optional-claims.json are the manifest's appRoles,
+# requiredResourceAccess and optionalClaims; web.json is its web section with the example host
+# replaced by --public-url; redirect-uris.txt its redirect URIs, one a line.
 derive() {
   case "$json_tool" in
     jq)
       jq '.appRoles' "$manifest" >"$work/app-roles.json"
       jq '.requiredResourceAccess' "$manifest" >"$work/resource-access.json"
+      jq '.optionalClaims' "$manifest" >"$work/optional-claims.json"
       jq --arg base "$public_url" '{web: (.web
           | .redirectUris |= map(sub("^https?://[^/]+"; $base))
           | .logoutUrl |= sub("^https?://[^/]+"; $base))}' "$manifest" >"$work/web.json"
+      jq -r '.web.redirectUris[]' "$work/web.json" >"$work/redirect-uris.txt"
       jq -r '.appRoles[] | "\(.value) \(.id)"' "$manifest" >"$work/roles.txt"
       jq -r --arg g "$graph_app_id" '.requiredResourceAccess[] | select(.resourceAppId == $g)
           | .resourceAccess[] | select(.type == "Scope") | .id' "$manifest" >"$work/scopes.txt"
@@ -164,11 +170,15 @@ def dump(name, value):
         f.write("\n")
 dump("app-roles.json", m["appRoles"])
 dump("resource-access.json", m["requiredResourceAccess"])
+dump("optional-claims.json", m["optionalClaims"])
 web = dict(m["web"])
 swap = lambda u: re.sub(r"^https?://[^/]+", lambda _: base, u)
 web["redirectUris"] = [swap(u) for u in web["redirectUris"]]
 web["logoutUrl"] = swap(web["logoutUrl"])
 dump("web.json", {"web": web})
+with open(f"{work}/redirect-uris.txt", "w") as f:
+    for u in web["redirectUris"]:
+        f.write(u + "\n")
 with open(f"{work}/roles.txt", "w") as f:
     for r in m["appRoles"]:
         f.write(f"{r['value']} {r['id']}\n")
@@ -188,11 +198,14 @@ for role in "$upload_role" "$audit_role"; do
   [[ "$(manifest_role_id "$role")" =~ $guid ]] || die "manifest.json has no app role $role with a GUID id"
 done
 redirect_uri="$public_url/auth/callback"
-grep -qF "\"$redirect_uri\"" "$work/web.json" || die "manifest.json's web.redirectUris does not end in /auth/callback"
+grep -qxF "$redirect_uri" "$work/redirect-uris.txt" || die "manifest.json's web.redirectUris has no /auth/callback"
+# Entra sends the browser back after sign-out only to a registered redirect URI.
+grep -qxF "$public_url/signed-out" "$work/redirect-uris.txt" || die "manifest.json's web.redirectUris has no /signed-out"
+mapfile -t redirect_uris <"$work/redirect-uris.txt"
 
 if $dry_run; then
   section "dry run: nothing is changed; IDs below are placeholders"
-  for f in app-roles.json resource-access.json web.json; do
+  for f in app-roles.json resource-access.json optional-claims.json web.json; do
     say "# $f (from $(basename "$manifest")):"
     sed 's/^/#   /' "$work/$f" >&3
   done
@@ -207,9 +220,10 @@ created=false
 if [ "$(printf '%s' "$app_id" | grep -c .)" -gt 1 ]; then
   die "several app registrations are named '$name' ($(tr '\n' ' ' <<<"$app_id")); delete the extra ones or pick another --name"
 fi
-common=(--sign-in-audience AzureADMyOrg --web-redirect-uris "$redirect_uri"
+common=(--sign-in-audience AzureADMyOrg --web-redirect-uris "${redirect_uris[@]}"
   --enable-id-token-issuance false --enable-access-token-issuance false
-  --app-roles "@$work/app-roles.json" --required-resource-accesses "@$work/resource-access.json")
+  --app-roles "@$work/app-roles.json" --required-resource-accesses "@$work/resource-access.json"
+  --optional-claims "@$work/optional-claims.json")
 if [ -z "$app_id" ]; then
   say "no app named '$name' yet: creating it"
   app_id=$(query 22222222-2222-2222-2222-222222222222 az ad app create --display-name "$name" "${common[@]}" --query appId -o tsv)
