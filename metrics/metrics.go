@@ -24,6 +24,7 @@ type Metrics struct {
 	tokenExpiry   *prometheus.GaugeVec
 	rateLimited   *prometheus.CounterVec
 	witness       *prometheus.CounterVec
+	*watchMetrics
 }
 
 // AuditWitnessed counts a checkpoint delivery to a witness.
@@ -82,6 +83,7 @@ func New() *Metrics {
 	}
 	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry, m.rateLimited, m.witness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.watchMetrics = newWatchMetrics(m.registry)
 	for _, o := range uploadOutcomes {
 		m.uploads.WithLabelValues(o)
 	}

@@ -1,7 +1,8 @@
 // Package store opens the portal's database (SQLite by default, PostgreSQL for more than one
 // instance), applies the embedded migrations, and implements the storage interfaces that other
-// packages declare: auth.Store (sign-ins, sessions), audit.Store (the trail, checkpoints) and
-// renewal.Store (pending uploads and their results).
+// packages declare: auth.Store (sign-ins, sessions), audit.Store (the trail, checkpoints),
+// renewal.Store (pending uploads and their results) and watch.Store (the watch's lease and
+// what it read).
 //
 // It owns SQL and nothing else: no policy lives here. It must never hold a secret in the clear:
 // callers hand it sealed blobs and hashes.
