@@ -3,12 +3,14 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/auth"
+	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/handlers"
 	"github.com/depportal/depportal/internal/testkit"
 	"github.com/depportal/depportal/sandbox"
@@ -193,5 +195,35 @@ func TestSignOutSendsLogoutHint(t *testing.T) {
 	page, at := b.Follow(out.Header.Get("Location"))
 	if !strings.HasSuffix(at, "/signed-out") || !strings.Contains(page.Body, "You are signed out") {
 		t.Errorf("landed on %s", at)
+	}
+}
+
+// A claims challenge from Graph on any page leads to a sign-in that asks Entra for those
+// claims, and back.
+func TestClaimsChallengePageSignsInWithTheClaims(t *testing.T) {
+	t.Parallel()
+	p := newTestPortal(t, nil)
+	challenge := "eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19"
+	ge := graph.RestoreError(graph.ClassInsufficientClaims, graph.Error{Status: http.StatusUnauthorized, Code: "InvalidAuthenticationToken", Claims: challenge})
+	rec := httptest.NewRecorder()
+	deps := handlers.Deps{Config: p.app.Config(), Logger: p.app.Logger(), Sessions: p.app.Sessions()}
+	handlers.RenderError(deps, ge, rec, httptest.NewRequest(http.MethodGet, "/settings/x", nil), "req-1")
+	want := `href="/auth/login?return_to=%2F&amp;claims=` + url.QueryEscape(challenge) + `"`
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("%d, page lacks %s:\n%s", rec.Code, want, rec.Body.String())
+	}
+
+	// The link's sign-in asks for the claims, with the client capability.
+	b := p.browser(t)
+	start := b.Get("/auth/login?return_to=%2F&claims=" + url.QueryEscape(challenge))
+	authorize, _ := url.Parse(start.Header.Get("Location"))
+	if got := authorize.Query().Get("claims"); !strings.Contains(got, `"acrs":{"essential":true,"value":"c1"}`) || !strings.Contains(got, `"cp1"`) {
+		t.Errorf("authorize claims %q", got)
+	}
+	// A malformed one is dropped, not followed.
+	start = b.Get("/auth/login?return_to=%2F&claims=not-base64!")
+	if authorize, _ := url.Parse(start.Header.Get("Location")); start.Status != http.StatusFound ||
+		authorize.Query().Get("claims") != `{"access_token":{"xms_cc":{"values":["cp1"]}}}` {
+		t.Errorf("malformed challenge: %d %s", start.Status, start.Header.Get("Location"))
 	}
 }

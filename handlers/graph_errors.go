@@ -32,7 +32,7 @@ func graphProblem(e *graph.Error, in *inSetting) views.Problem {
 		p.Heading = "Your organisation asks you to sign in again"
 		p.Message = "A Conditional Access policy wants a fresh sign-in (for example multi-factor authentication or a compliant device) before Intune may be changed. Nothing was changed."
 		p.Next = "Sign in again, then repeat the step."
-		p.Actions = []views.Link{{Label: "Sign in again", Href: loginURL(path)}}
+		p.Actions = []views.Link{{Label: "Sign in again", Href: claimsLoginURL(path, e.Claims)}}
 	case graph.ClassMissingScope:
 		p.Status = http.StatusForbidden
 		p.Heading = "depportal is missing a Microsoft Graph permission"

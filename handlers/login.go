@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/secret"
 )
 
@@ -18,7 +20,13 @@ func (s *server) login(c echo.Context) error {
 	} else {
 		binding = secret.RandomToken()
 	}
-	target, err := s.SignIn.Begin(c.Request().Context(), binding, c.QueryParam("return_to"))
+	// claims is a claims challenge Graph answered with (graphProblem, confirm): the provider
+	// is asked for those claims, as Conditional Access wants.
+	target, err := s.SignIn.BeginWithClaims(c.Request().Context(), binding, c.QueryParam("return_to"), c.QueryParam("claims"))
+	if errors.Is(err, auth.ErrClaimsChallenge) {
+		s.Logger.Warn("sign-in link with a malformed claims challenge: signing in without it", "request_id", requestIDOf(c))
+		target, err = s.SignIn.Begin(c.Request().Context(), binding, c.QueryParam("return_to"))
+	}
 	if err != nil {
 		return err
 	}

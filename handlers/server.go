@@ -155,3 +155,12 @@ func render(c echo.Context, status int, component templ.Component) error {
 func loginURL(returnTo string) string {
 	return "/auth/login?return_to=" + url.QueryEscape(auth.SafeReturnTo(returnTo))
 }
+
+// claimsLoginURL is loginURL answering Graph's claims challenge: the sign-in asks Entra for
+// the claims Conditional Access wants (claims is the challenge's base64 value).
+func claimsLoginURL(returnTo, claims string) string {
+	if claims == "" {
+		return loginURL(returnTo)
+	}
+	return loginURL(returnTo) + "&claims=" + url.QueryEscape(claims)
+}
