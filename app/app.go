@@ -29,6 +29,7 @@ import (
 	"github.com/depportal/depportal/metrics"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/store"
+	"github.com/depportal/depportal/watch"
 )
 
 // Options are what is not configuration: where the log goes, the build's version, and the
@@ -84,6 +85,7 @@ type App struct {
 	metrics  *metrics.Metrics
 	handler  http.Handler
 	sandbox  sandboxTenant
+	watch    *watch.Watch // nil when the watch is off
 }
 
 // New builds every component from cfg. In sandbox mode the embedded tenant is made first and
@@ -185,6 +187,9 @@ func (a *App) build(opts Options) error {
 		return err
 	}
 	a.signIn, a.sessions, a.trail, a.renewals = signIn, sessions, trail, renewals
+	if err := a.buildWatch(opts, intune); err != nil {
+		return err
+	}
 	a.handler = handlers.New(handlers.Deps{
 		Config:     cfg,
 		Logger:     a.logger,
@@ -222,7 +227,7 @@ func (a *App) Close() error { return a.db.Close() }
 const shutdownTimeout = 45 * time.Second
 
 // Run serves on ln until ctx ends or the server fails, then shuts down in order. The
-// background loops (audit verification and checkpoints, OpenID discovery, sweeping) run
+// background loops (audit verification and checkpoints, OpenID discovery, sweeping, the watch) run
 // beside the server and stop after the last request has finished; the final checkpoint is
 // signed and the database closed only then. Run closes the app: call it once.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
@@ -263,6 +268,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return a.trail.Run(loops) })
 	g.Go(func() error { a.discoverUntilReady(loops); return nil })
 	g.Go(func() error { a.sweep(loops, a.sessions.Sweep, a.renewals.Sweep); return nil })
+	if a.watch != nil {
+		// Stopped with the other loops, after the last request; it gives its lease up.
+		g.Go(func() error { return a.watch.Run(loops) })
+	}
 	err := g.Wait()
 
 	// A last checkpoint makes the shutdown time provable: nothing was appended after it.
