@@ -172,7 +172,13 @@ func CSRFToken(body string) (string, bool) {
 // It returns the page it lands on and its URL. It never fails the test itself, for a caller
 // that must clean up first (a process to kill); most tests want MustSignIn.
 func SignIn(b *Browser, persona, returnTo string) (Page, string, error) {
-	personaPage, personaURL, err := b.follow("/auth/login?return_to=" + url.QueryEscape(returnTo))
+	return SignInFrom(b, "/auth/login?return_to="+url.QueryEscape(returnTo), persona)
+}
+
+// SignInFrom is SignIn for a sign-in that starts at start: a path or URL whose redirects lead
+// to the provider's persona page, such as a Location the portal answered with.
+func SignInFrom(b *Browser, start, persona string) (Page, string, error) {
+	personaPage, personaURL, err := b.follow(start)
 	if err != nil {
 		return Page{}, "", err
 	}
@@ -201,6 +207,16 @@ func MustSignIn(tb testing.TB, b *Browser, persona, returnTo string) (Page, stri
 	p, at, err := SignIn(b, persona, returnTo)
 	if err != nil {
 		tb.Fatalf("sign in as %s: %v", persona, err)
+	}
+	return p, at
+}
+
+// MustSignInFrom is SignInFrom, failing the test when the walk cannot be made.
+func MustSignInFrom(tb testing.TB, b *Browser, start, persona string) (Page, string) {
+	tb.Helper()
+	p, at, err := SignInFrom(b, start, persona)
+	if err != nil {
+		tb.Fatalf("sign in as %s from %s: %v", persona, start, err)
 	}
 	return p, at
 }
