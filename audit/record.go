@@ -27,12 +27,16 @@ const (
 	UploadReconciled    EventType = "upload.reconciled"
 	PublicKeyDownloaded EventType = "publickey.downloaded"
 	AuditExported       EventType = "audit.exported"
+	// ReminderSent: the watch delivered a reminder (success) or gave it up (failure). The
+	// connector is in Setting, the channel in Route; Reason holds kind, threshold and expiry.
+	ReminderSent EventType = "reminder.sent"
 )
 
 // EventTypes lists every event type, in the order a person reads the flow.
 var EventTypes = []EventType{
 	SignInSucceeded, SignInRefused, AccessDenied, UploadReviewed, UploadIntent,
 	UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled, PublicKeyDownloaded, AuditExported,
+	ReminderSent,
 }
 
 // Outcome is the AU-3 "outcome" of an event.

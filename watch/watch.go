@@ -65,19 +65,22 @@ type Config struct {
 	Logger      *slog.Logger
 	Interval    time.Duration    // between reads; 6 h when zero
 	Now         func() time.Time // time.Now when nil; tests move it instead of sleeping
+	// Reminders, when set, go out after each read at the thresholds crossed; nil: none.
+	Reminders *Reminders
 }
 
 // Watch reads the Apple connectors on its own credential, on one instance at a time.
 type Watch struct {
-	intune   Intune
-	cred     graph.Credentials
-	store    Store
-	metrics  *metrics.Metrics
-	log      *slog.Logger
-	interval time.Duration
-	lease    time.Duration
-	now      func() time.Time
-	id       string // this instance, in the lease
+	intune    Intune
+	cred      graph.Credentials
+	store     Store
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	interval  time.Duration
+	lease     time.Duration
+	now       func() time.Time
+	id        string // this instance, in the lease
+	reminders *Reminders
 
 	mu       sync.Mutex
 	everHeld bool
@@ -89,7 +92,7 @@ func New(cfg Config) (*Watch, error) {
 		return nil, errors.New("watch: Intune, Credentials and Store are required")
 	}
 	w := &Watch{intune: cfg.Intune, cred: cfg.Credentials, store: cfg.Store, metrics: cfg.Metrics, log: cfg.Logger,
-		interval: cfg.Interval, now: cfg.Now, id: secret.RandomToken()}
+		interval: cfg.Interval, now: cfg.Now, id: secret.RandomToken(), reminders: cfg.Reminders}
 	if w.interval <= 0 {
 		w.interval = 6 * time.Hour
 	}
@@ -103,6 +106,15 @@ func New(cfg Config) (*Watch, error) {
 		w.log = slog.New(slog.DiscardHandler)
 	}
 	w.lease = LeaseFor(w.interval)
+	if r := w.reminders; r != nil {
+		if r.Store == nil {
+			return nil, errors.New("watch: reminders need a store")
+		}
+		if len(r.Days) == 0 {
+			r.Days = DefaultReminderDays
+		}
+		w.metrics.DeclareReminderChannels(ChannelNames(r.Channels)...)
+	}
 	return w, nil
 }
 
@@ -139,8 +151,9 @@ func (w *Watch) Run(ctx context.Context) error {
 }
 
 // Step is one round: take or renew the lease; as the holder, read Intune when a read is due
-// (and on first taking the lease: at start, or on taking over); whoever holds it, refresh the
-// metrics from the database, so every instance exports the same fresh values.
+// (and on first taking the lease: at start, or on taking over), make the reminders that read
+// calls for, and deliver those due; whoever holds it, refresh the metrics from the database,
+// so every instance exports the same fresh values.
 func (w *Watch) Step(ctx context.Context) {
 	now := w.now()
 	holder, err := w.store.TakeWatchLease(ctx, w.id, now, now.Add(w.lease))
@@ -162,6 +175,7 @@ func (w *Watch) Step(ctx context.Context) {
 		if claimed {
 			w.poll(ctx, now)
 		}
+		w.deliver(ctx)
 	}
 	w.refreshMetrics(ctx)
 }
@@ -188,6 +202,7 @@ func (w *Watch) poll(ctx context.Context, now time.Time) {
 		return
 	}
 	w.log.Info("watch: read the Apple connectors", "count", len(connectors))
+	w.remind(ctx, connectors, now)
 }
 
 // retryAfter backs off from one minute, doubling, never beyond the interval.
