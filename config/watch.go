@@ -10,7 +10,7 @@ import (
 
 // Watch configures the watch: a read-only poller of the tenant's Apple connectors with a
 // credential of its own, an app registration holding only the application permission
-// DeviceManagementServiceConfig.Read.All (docs/decisions/0010). It is off unless ClientID is
+// DeviceManagementServiceConfig.Read.All (docs/decisions/0011). It is off unless ClientID is
 // set; the sandbox turns it on with its own registration.
 type Watch struct {
 	ClientID     string

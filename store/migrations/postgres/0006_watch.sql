@@ -1,4 +1,4 @@
--- The watch (docs/decisions/0010): one row of shared state (the lease that makes one instance
+-- The watch (docs/decisions/0011): one row of shared state (the lease that makes one instance
 -- the poller, when it reads Intune next, how the last read went) and the connectors it read.
 CREATE TABLE watch_state (
     name TEXT PRIMARY KEY,

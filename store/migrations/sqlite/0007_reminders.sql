@@ -1,4 +1,4 @@
--- The watch's reminders (docs/decisions/0010): one row per channel per threshold per expiry
+-- The watch's reminders (docs/decisions/0011): one row per channel per threshold per expiry
 -- date of a connector, made once whatever the restarts and instances (the unique key), then
 -- tried until delivered or given up. A renewal gives the connector a new expiry date, and so
 -- fresh thresholds.
