@@ -86,6 +86,9 @@ type App struct {
 	handler  http.Handler
 	sandbox  sandboxTenant
 	watch    *watch.Watch // nil when the watch is off
+	// credential is the portal's own credential at Entra ID and when it expires (app/credential.go).
+	credential clientCredential
+	now        func() time.Time
 }
 
 // New builds every component from cfg. In sandbox mode the embedded tenant is made first and
@@ -130,9 +133,10 @@ func (a *App) build(opts Options) error {
 		if clientCert, err = auth.ParseClientCertificate(cfg.ClientCertificatePEM); err != nil {
 			return fmt.Errorf("ENTRA_CLIENT_CERTIFICATE: %w", err)
 		}
-		if left := clientCert.NotAfter().Sub(opts.Now()); left < 30*24*time.Hour {
-			a.logger.Warn("the client certificate expires soon; upload a new one to the app registration", "not_after", clientCert.NotAfter())
-		}
+	}
+	a.credential, a.now = credentialOf(cfg, clientCert), opts.Now
+	if !a.credential.At.IsZero() {
+		a.metrics.ClientCredentialExpires(a.credential.Kind, a.credential.At)
 	}
 	// The trail first: the packages that record before acting are built around it.
 	witnesses, err := audit.ParseWitnesses(cfg.AuditWitness, nil)
@@ -203,6 +207,8 @@ func (a *App) build(opts Options) error {
 		AuditStore: a.db,
 		Sandbox:    a.sandbox.handler(),
 		Now:        opts.Now,
+		// Signed-in people see a banner from 30 days before the credential expires.
+		CredentialExpires: a.credential.At,
 	})
 	return nil
 }
@@ -268,6 +274,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return a.trail.Run(loops) })
 	g.Go(func() error { a.discoverUntilReady(loops); return nil })
 	g.Go(func() error { a.sweep(loops, a.sessions.Sweep, a.renewals.Sweep); return nil })
+	g.Go(func() error { watchCredential(loops, a.logger, a.credential, a.now, 24*time.Hour); return nil })
 	if a.watch != nil {
 		// Stopped with the other loops, after the last request; it gives its lease up.
 		g.Go(func() error { return a.watch.Run(loops) })

@@ -54,6 +54,9 @@ type Deps struct {
 	// Sandbox serves /_sandbox/ in sandbox mode; nil in tenant mode.
 	Sandbox http.Handler
 	Now     func() time.Time
+	// CredentialExpires is when the portal's client secret or certificate expires; zero when
+	// not known. Signed-in people see a banner from 30 days before.
+	CredentialExpires time.Time
 }
 
 type server struct {

@@ -25,6 +25,7 @@ type Metrics struct {
 	rateLimited   *prometheus.CounterVec
 	witness       *prometheus.CounterVec
 	*watchMetrics
+	*credentialMetrics
 }
 
 // AuditWitnessed counts a checkpoint delivery to a witness.
@@ -84,6 +85,7 @@ func New() *Metrics {
 	m.registry.MustRegister(m.httpRequests, m.uploads, m.graphDuration, m.auditAppend, m.signins, m.tokenExpiry, m.rateLimited, m.witness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.watchMetrics = newWatchMetrics(m.registry)
+	m.credentialMetrics = newCredentialMetrics(m.registry)
 	for _, o := range uploadOutcomes {
 		m.uploads.WithLabelValues(o)
 	}
