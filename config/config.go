@@ -182,6 +182,15 @@ var Variables = []Variable{
 	{"DEPPORTAL_WATCH_CLIENT_SECRET", "(none)", "Client secret of the watch's app registration. Or use DEPPORTAL_WATCH_CLIENT_CERTIFICATE."},
 	{"DEPPORTAL_WATCH_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key of the watch's registration (the text, or a file path)."},
 	{"DEPPORTAL_WATCH_INTERVAL", "6h", "How often the watch reads the ADE tokens, Apps and Books tokens and push certificate (and once at start)."},
+	{"DEPPORTAL_REMINDER_DAYS", "30,14,7,3,1", "Days before expiry at which the watch sends a reminder (then daily once expired), once per threshold per expiry date."},
+	{"DEPPORTAL_REMINDER_TEAMS_URL", "(none)", "A Microsoft Teams Workflows webhook URL (\"When a Teams webhook request is received\"): reminders as Adaptive Cards."},
+	{"DEPPORTAL_REMINDER_WEBHOOK_URL", "(none)", "A URL that receives reminders as JSON, signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature)."},
+	{"DEPPORTAL_REMINDER_WEBHOOK_SECRET", "(none)", "The webhook's signing secret, whsec_ then base64 of 24 to 64 random bytes."},
+	{"DEPPORTAL_REMINDER_SMTP_ADDR", "(none)", "SMTP server host:port for e-mailed reminders (STARTTLS required), e.g. smtp.office365.com:587."},
+	{"DEPPORTAL_REMINDER_SMTP_USERNAME", "(none)", "SMTP user name (with the password: SMTP AUTH)."},
+	{"DEPPORTAL_REMINDER_SMTP_PASSWORD", "(none)", "SMTP password."},
+	{"DEPPORTAL_REMINDER_EMAIL_FROM", "(none)", "Sender address of e-mailed reminders."},
+	{"DEPPORTAL_REMINDER_EMAIL_TO", "(none)", "Recipients of e-mailed reminders, comma-separated."},
 }
 
 // tenantVars decide the mode: setting any of them means "use a real tenant".

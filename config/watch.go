@@ -1,7 +1,12 @@
 package config
 
 import (
+	"encoding/base64"
+	"fmt"
+	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +26,8 @@ type Watch struct {
 	// where it derives from the authority and tenant (WatchTokenURL). The sandbox sets it.
 	TokenURL string
 	Interval time.Duration // between two reads of Intune; the first is at start
+	// Reminders are the channels the watch sends reminders to.
+	Reminders Reminders
 }
 
 // Enabled reports whether the watch runs.
@@ -64,6 +71,7 @@ func loadWatch(c *Config, get func(string) string, getenv func(string) string, b
 		w.ClientCertificatePEM = pemData
 	}
 	c.Watch = w
+	loadReminders(c, get, bad)
 }
 
 // WatchTokenURL is the token endpoint the watch's credential goes to: Entra's v2.0 endpoint of
@@ -83,4 +91,96 @@ func (c Config) WatchScope() string {
 		return "https://graph.microsoft.com/.default"
 	}
 	return "https://" + u.Host + "/.default"
+}
+
+// Reminders are where the watch sends reminders; any combination, none by default.
+type Reminders struct {
+	Days []int // thresholds in days before expiry, descending
+
+	TeamsURL string // a Teams Workflows "When a Teams webhook request is received" URL
+
+	WebhookURL    string
+	WebhookSecret string // whsec_…, Standard Webhooks
+
+	SMTPAddr     string // host:port; STARTTLS is required
+	SMTPUsername string
+	SMTPPassword string
+	EmailFrom    string
+	EmailTo      []string
+}
+
+// Any reports whether some channel is configured.
+func (r Reminders) Any() bool { return r.TeamsURL != "" || r.WebhookURL != "" || r.SMTPAddr != "" }
+
+func loadReminders(c *Config, get func(string) string, bad func(string, ...any)) {
+	r := Reminders{
+		Days:          []int{30, 14, 7, 3, 1},
+		TeamsURL:      get("DEPPORTAL_REMINDER_TEAMS_URL"),
+		WebhookURL:    get("DEPPORTAL_REMINDER_WEBHOOK_URL"),
+		WebhookSecret: get("DEPPORTAL_REMINDER_WEBHOOK_SECRET"),
+		SMTPAddr:      get("DEPPORTAL_REMINDER_SMTP_ADDR"),
+		SMTPUsername:  get("DEPPORTAL_REMINDER_SMTP_USERNAME"),
+		SMTPPassword:  get("DEPPORTAL_REMINDER_SMTP_PASSWORD"),
+		EmailFrom:     get("DEPPORTAL_REMINDER_EMAIL_FROM"),
+	}
+	if raw := get("DEPPORTAL_REMINDER_DAYS"); raw != "" {
+		r.Days = nil
+		for _, part := range strings.Split(raw, ",") {
+			d, err := strconv.Atoi(strings.TrimSpace(part))
+			if err != nil || d < 1 || d > 365 {
+				bad("DEPPORTAL_REMINDER_DAYS must be whole days between 1 and 365, comma-separated (30,14,7,3,1), not %q", raw)
+				break
+			}
+			r.Days = append(r.Days, d)
+		}
+		slices.Sort(r.Days)
+		slices.Reverse(r.Days)
+		r.Days = slices.Compact(r.Days)
+	}
+	for _, to := range strings.Split(get("DEPPORTAL_REMINDER_EMAIL_TO"), ",") {
+		if to = strings.TrimSpace(to); to != "" {
+			r.EmailTo = append(r.EmailTo, to)
+		}
+	}
+	for name, u := range map[string]string{"DEPPORTAL_REMINDER_TEAMS_URL": r.TeamsURL, "DEPPORTAL_REMINDER_WEBHOOK_URL": r.WebhookURL} {
+		if u == "" {
+			continue
+		}
+		if _, err := parseReceiverURL(u); err != nil {
+			bad("%s: %v", name, err)
+		}
+	}
+	switch {
+	case r.WebhookURL != "" && r.WebhookSecret == "":
+		bad("DEPPORTAL_REMINDER_WEBHOOK_SECRET is missing: the webhook is signed (Standard Webhooks; make one with: echo whsec_$(openssl rand -base64 32))")
+	case r.WebhookSecret != "":
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.WebhookSecret, "whsec_"))
+		if err != nil || len(key) < 24 || len(key) > 64 {
+			bad("DEPPORTAL_REMINDER_WEBHOOK_SECRET must be whsec_ then base64 of 24 to 64 random bytes (echo whsec_$(openssl rand -base64 32))")
+		}
+	}
+	if r.SMTPAddr != "" {
+		if _, port, err := net.SplitHostPort(r.SMTPAddr); err != nil || port == "" {
+			bad("DEPPORTAL_REMINDER_SMTP_ADDR must be host:port, e.g. smtp.office365.com:587, not %q", r.SMTPAddr)
+		}
+		if r.EmailFrom == "" || len(r.EmailTo) == 0 {
+			bad("DEPPORTAL_REMINDER_EMAIL_FROM and DEPPORTAL_REMINDER_EMAIL_TO are needed with DEPPORTAL_REMINDER_SMTP_ADDR")
+		}
+		if (r.SMTPUsername == "") != (r.SMTPPassword == "") {
+			bad("set both DEPPORTAL_REMINDER_SMTP_USERNAME and DEPPORTAL_REMINDER_SMTP_PASSWORD, or neither")
+		}
+	}
+	c.Watch.Reminders = r
+}
+
+// parseReceiverURL accepts https, and http for loopback (a receiver on the same host).
+func parseReceiverURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("not an absolute https URL")
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("must use https (http only for localhost)")
+	}
+	return u, nil
 }

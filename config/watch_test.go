@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -94,5 +95,51 @@ func TestWatchCredentialWithoutTenant(t *testing.T) {
 	problems := strings.Join(MustFail(t, map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID, "DEPPORTAL_WATCH_CLIENT_SECRET": "x"}), "\n")
 	if !strings.Contains(problems, "set the ENTRA_* variables too") {
 		t.Errorf("problems: %s", problems)
+	}
+}
+
+func TestReminderChannels(t *testing.T) {
+	m := tenantEnv()
+	m["DEPPORTAL_REMINDER_DAYS"] = "7, 30,1,7"
+	m["DEPPORTAL_REMINDER_TEAMS_URL"] = "https://prod-01.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=secret"
+	m["DEPPORTAL_REMINDER_WEBHOOK_URL"] = "https://tickets.contoso.com/hooks/depportal"
+	m["DEPPORTAL_REMINDER_WEBHOOK_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	m["DEPPORTAL_REMINDER_SMTP_ADDR"] = "smtp.office365.com:587"
+	m["DEPPORTAL_REMINDER_SMTP_USERNAME"] = "depportal@contoso.com"
+	m["DEPPORTAL_REMINDER_SMTP_PASSWORD"] = "pw"
+	m["DEPPORTAL_REMINDER_EMAIL_FROM"] = "depportal@contoso.com"
+	m["DEPPORTAL_REMINDER_EMAIL_TO"] = "intune-admins@contoso.com, helpdesk@contoso.com"
+	r := MustLoad(t, m).Watch.Reminders
+	if fmt.Sprint(r.Days) != "[30 7 1]" || len(r.EmailTo) != 2 || !r.Any() {
+		t.Errorf("reminders = %+v", r)
+	}
+	if d := MustLoad(t, tenantEnv()).Watch.Reminders; fmt.Sprint(d.Days) != "[30 14 7 3 1]" || d.Any() {
+		t.Errorf("defaults = %+v", d)
+	}
+}
+
+func TestReminderProblemsNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"days", map[string]string{"DEPPORTAL_REMINDER_DAYS": "30,soon"}, "DEPPORTAL_REMINDER_DAYS must be whole days"},
+		{"plain http", map[string]string{"DEPPORTAL_REMINDER_TEAMS_URL": "http://teams.example/hook"}, "DEPPORTAL_REMINDER_TEAMS_URL: must use https"},
+		{"unsigned webhook", map[string]string{"DEPPORTAL_REMINDER_WEBHOOK_URL": "https://t.example/h"}, "DEPPORTAL_REMINDER_WEBHOOK_SECRET is missing"},
+		{"short secret", map[string]string{"DEPPORTAL_REMINDER_WEBHOOK_URL": "https://t.example/h", "DEPPORTAL_REMINDER_WEBHOOK_SECRET": "whsec_c2hvcnQ="}, "24 to 64 random bytes"},
+		{"smtp without port", map[string]string{"DEPPORTAL_REMINDER_SMTP_ADDR": "smtp.example", "DEPPORTAL_REMINDER_EMAIL_FROM": "a@b", "DEPPORTAL_REMINDER_EMAIL_TO": "c@d"}, "must be host:port"},
+		{"smtp without recipients", map[string]string{"DEPPORTAL_REMINDER_SMTP_ADDR": "smtp.example:587"}, "DEPPORTAL_REMINDER_EMAIL_FROM and DEPPORTAL_REMINDER_EMAIL_TO are needed"},
+		{"user without password", map[string]string{"DEPPORTAL_REMINDER_SMTP_ADDR": "smtp.example:587", "DEPPORTAL_REMINDER_EMAIL_FROM": "a@b", "DEPPORTAL_REMINDER_EMAIL_TO": "c@d", "DEPPORTAL_REMINDER_SMTP_USERNAME": "u"}, "or neither"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tenantEnv()
+			for k, v := range tc.set {
+				m[k] = v
+			}
+			if problems := strings.Join(MustFail(t, m), "\n"); !strings.Contains(problems, tc.want) {
+				t.Errorf("problems:\n%s\nwant %q", problems, tc.want)
+			}
+		})
 	}
 }
