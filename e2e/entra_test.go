@@ -95,4 +95,6 @@ func TestSigningOutOfEntraEndsThePortalSession(t *testing.T) {
 }
 
 // issuerOf is the sandbox provider's issuer for the portal at p.URL.
-func issuerOf(p *portal) string { return p.URL + "/_sandbox/idp/7f3c9a2e-5b14-4d8e-9c61-2a0f4e8b1d37/v2.0" }
+func issuerOf(p *portal) string {
+	return p.URL + "/_sandbox/idp/7f3c9a2e-5b14-4d8e-9c61-2a0f4e8b1d37/v2.0"
+}
