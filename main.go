@@ -78,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return codeToError(runTokenInspect(args[3:], stdout, stderr))
 	case "audit":
 		return runAudit(ctx, args[2:], getenv, stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[2:], getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, getenv, stdout)
 	case "version", "--version", "-version":
@@ -124,6 +126,9 @@ Usage:
   depportal audit verify|export|public-key|keygen
                        check the audit trail's chain and signed checkpoints, export it,
                        print the checkpoint verifier key, or make a new signing key
+  depportal watch once [--json] | watch test
+                       read the Apple connectors once with the watch's credential, or send a
+                       sample reminder to each configured channel
   depportal healthcheck
                        exit 0 if the portal on DEPPORTAL_LISTEN answers /healthz (for
                        container HEALTHCHECKs: the image has no shell or curl)

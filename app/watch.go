@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 
 	"github.com/depportal/depportal/auth"
@@ -21,22 +23,7 @@ func (a *App) buildWatch(opts Options, intune *graph.Client) error {
 		}
 		return nil
 	}
-	var cert *auth.ClientCertificate
-	if len(wc.ClientCertificatePEM) > 0 {
-		var err error
-		if cert, err = auth.ParseClientCertificate(wc.ClientCertificatePEM); err != nil {
-			return fmt.Errorf("DEPPORTAL_WATCH_CLIENT_CERTIFICATE: %w", err)
-		}
-	}
-	cred, err := watch.NewClientCredentials(watch.CredentialConfig{
-		TokenURL:     a.cfg.WatchTokenURL(),
-		ClientID:     wc.ClientID,
-		ClientSecret: wc.ClientSecret,
-		Certificate:  cert,
-		Scope:        a.cfg.WatchScope(),
-		HTTPClient:   opts.SignInHTTPClient,
-		Now:          opts.Now,
-	})
+	cred, err := watchCredentials(a.cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -76,4 +63,42 @@ func Channels(cfg config.Config, emailTLS *tls.Config) []watch.Channel {
 		out = append(out, &watch.Webhook{URL: r.WebhookURL, Secret: r.WebhookSecret})
 	}
 	return out
+}
+
+// watchCredentials is the watch's own application credential.
+func watchCredentials(cfg config.Config, opts Options) (*watch.ClientCredentials, error) {
+	wc := cfg.Watch
+	var cert *auth.ClientCertificate
+	if len(wc.ClientCertificatePEM) > 0 {
+		var err error
+		if cert, err = auth.ParseClientCertificate(wc.ClientCertificatePEM); err != nil {
+			return nil, fmt.Errorf("DEPPORTAL_WATCH_CLIENT_CERTIFICATE: %w", err)
+		}
+	}
+	return watch.NewClientCredentials(watch.CredentialConfig{
+		TokenURL:     cfg.WatchTokenURL(),
+		ClientID:     wc.ClientID,
+		ClientSecret: wc.ClientSecret,
+		Certificate:  cert,
+		Scope:        cfg.WatchScope(),
+		HTTPClient:   opts.SignInHTTPClient,
+		Now:          opts.Now,
+	})
+}
+
+// ReadConnectors reads the Apple connectors once with the watch's credential, without
+// starting the portal (depportal watch once).
+func ReadConnectors(ctx context.Context, cfg config.Config, version string) ([]watch.Connector, error) {
+	if !cfg.Watch.Enabled() {
+		return nil, errors.New("the watch is not configured: set DEPPORTAL_WATCH_CLIENT_ID and DEPPORTAL_WATCH_CLIENT_SECRET (or _CERTIFICATE) with the ENTRA_* variables")
+	}
+	cred, err := watchCredentials(cfg, Options{})
+	if err != nil {
+		return nil, err
+	}
+	intune, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, Timeout: cfg.GraphTimeout, Version: version})
+	if err != nil {
+		return nil, fmt.Errorf("GRAPH_BASE_URL: %w", err)
+	}
+	return watch.Read(ctx, intune, cred)
 }

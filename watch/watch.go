@@ -213,7 +213,10 @@ func (w *Watch) retryAfter(failures int) time.Duration {
 
 // Read reads the three kinds of connector from Intune, side by side; any failure fails the
 // whole read (a partial one would drop connectors from the gauge and the reminders).
-func (w *Watch) Read(ctx context.Context) ([]Connector, error) {
+func (w *Watch) Read(ctx context.Context) ([]Connector, error) { return Read(ctx, w.intune, w.cred) }
+
+// Read reads the connectors once with cred, outside any lease (depportal watch once).
+func Read(ctx context.Context, intune Intune, cred graph.Credentials) ([]Connector, error) {
 	var (
 		settings []graph.OnboardingSetting
 		vpp      []graph.VppToken
@@ -222,15 +225,15 @@ func (w *Watch) Read(ctx context.Context) ([]Connector, error) {
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		settings, err = w.intune.ListOnboardingSettings(gctx, w.cred)
+		settings, err = intune.ListOnboardingSettings(gctx, cred)
 		return wrap("ADE tokens", err)
 	})
 	g.Go(func() (err error) {
-		vpp, err = w.intune.ListVppTokens(gctx, w.cred)
+		vpp, err = intune.ListVppTokens(gctx, cred)
 		return wrap("Apps and Books tokens", err)
 	})
 	g.Go(func() (err error) {
-		push, hasPush, err = w.intune.GetApplePushNotificationCertificate(gctx, w.cred)
+		push, hasPush, err = intune.GetApplePushNotificationCertificate(gctx, cred)
 		return wrap("push certificate", err)
 	})
 	if err := g.Wait(); err != nil {
