@@ -91,7 +91,7 @@ func TestPreflightStopsWrongFiles(t *testing.T) {
 
 	uploadForReview(t, ctx, p, abmSoon, "abm-admin@contoso.com", MustDownloadSample(t, p, abmSoon+"/wrong-key"))
 	MustDo(t, ctx, screenshot("14-review-wrong-key"))
-	if checks := text(t, ctx, `[data-testid="checks"]`); !strings.Contains(checks, "another MDM server") {
+	if checks := text(t, ctx, `[data-testid="checks"]`); !strings.Contains(checks, "Made for an MDM server this tenant does not hold") {
 		t.Errorf("wrong key not explained: %s", checks)
 	}
 	MustDo(t, ctx, chromedp.WaitVisible(chromedp.CSS(".public-key-link")))
@@ -131,15 +131,24 @@ func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
-	// The expired sample passes the pre-flight (right key) but Intune refuses it.
-	uploadForReview(t, ctx, p, abmSoon, "abm-admin@contoso.com", MustDownloadSample(t, p, abmSoon+"/expired"))
+	// Renamed, the expired sample no longer tells its download time: it passes the pre-flight
+	// (right key) and Intune refuses it.
+	expired := MustDownloadSample(t, p, abmSoon+"/expired")
+	renamed := filepath.Join(filepath.Dir(expired), "token.p7m")
+	if err := os.Rename(expired, renamed); err != nil {
+		t.Fatal(err)
+	}
+	uploadForReview(t, ctx, p, abmSoon, "abm-admin@contoso.com", renamed)
 	MustGet(t, ctx, chromedp.Evaluate[bool](`document.querySelectorAll("input[name=ack]").forEach(function (b) { b.checked = true }); true`))
 	MustDo(t, ctx, chromedp.Click(chromedp.ID("confirm-upload")), chromedp.WaitVisible(`//h1[contains(., "Intune rejected the token")]`), screenshot("17-intune-rejected"))
 	body := text(t, ctx, "main")
-	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "another MDM server"} {
+	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "Intune said: “The DEP token is invalid"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rejection page lacks %q", want)
 		}
+	}
+	if strings.Contains(body, "another MDM server") {
+		t.Error("the rejection suggests another key, though the review matched it")
 	}
 }
 

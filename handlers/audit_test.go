@@ -79,9 +79,10 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 		t.Errorf("upload.succeeded graph = %+v", ok.Graph)
 	}
 
-	// Intune refuses a file: upload.failed with Graph's identifiers.
+	// Intune refuses a file: upload.failed with Graph's identifiers. (Renamed, the expired
+	// sample no longer tells its download time, so the review lets it through to Intune.)
 	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
-	review = postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	review = postUpload(t, hannah, abmSoon, csrf, "abm-admin@contoso.com", "token.p7m", expired.Data)
 	confirmReview(t, hannah, review, ackAll(review)...)
 	if r := MustOneRecord(t, p, audit.UploadFailed); r.Graph.Status != 400 || r.Graph.Code == "" || r.Graph.ActivityID == "" || r.IntentSeq == 0 || r.Outcome != audit.Failure {
 		t.Errorf("upload.failed = %+v", r)

@@ -71,13 +71,15 @@ func TestEveryUploadOutcome(t *testing.T) {
 		applied  bool
 	}{
 		{"", sandbox.SampleValid, "succeeded", []string{renewed, "204 No Content"}, []string{intent, succeeded}, true, 1, true},
-		{"upload=429:120", sandbox.SampleValid, "failed", []string{"Intune is busy", "Try again after 120 seconds", "Request ID"}, []string{intent, failed}, false, 1, false},
+		{"upload=429:120", sandbox.SampleValid, "failed", []string{"Intune is busy", "Intune asked to wait 120 seconds", "Try again", "Request ID"}, []string{intent, failed}, false, 1, false},
 		{"upload=403", sandbox.SampleValid, "failed", []string{"Your Intune role does not allow this", "Update token"}, []string{intent, failed}, false, 1, false},
-		// A 401 is Graph refusing before acting: one refresh and one resend, both refused.
-		{"upload=401*always", sandbox.SampleValid, "failed", []string{"Please sign in again", "/auth/login?return_to=%2Fsettings%2F" + abmSoon + "%3Fapple_id%3Dabm-admin%2540contoso.com"}, []string{intent, failed}, false, 2, false},
+		// A 401 is Graph refusing before acting: one refresh and one resend, both refused. The
+		// sign-in comes back to the result, whose "Try again" sends the same file.
+		{"upload=401*always", sandbox.SampleValid, "failed", []string{"Please sign in again", "/auth/login?return_to=%2Fuploads%2F", "Try again"}, []string{intent, failed}, false, 2, false},
+		// Renamed (no download time in its name), the expired sample gets past the review.
 		{"", sandbox.SampleExpired, "failed", []string{"Intune rejected the token", "Activity ID"}, []string{intent, failed}, false, 1, false},
 		// 5xx and lost answers: Intune may have acted. Never resent; the read-back decides.
-		{"upload=500", sandbox.SampleValid, "failed", []string{stillOld, "Upload the same file again", "500 Internal Server Error"}, []string{intent, unknown, reconOld}, false, 1, false},
+		{"upload=500", sandbox.SampleValid, "failed", []string{stillOld, "Try again", "500 Internal Server Error"}, []string{intent, unknown, reconOld}, false, 1, false},
 		{"upload=502", sandbox.SampleValid, "failed", []string{stillOld}, []string{intent, unknown, reconOld}, false, 1, false},
 		{"upload=502html", sandbox.SampleValid, "failed", []string{stillOld}, []string{intent, unknown, reconOld}, false, 1, false},
 		{"upload=503", sandbox.SampleValid, "failed", []string{stillOld}, []string{intent, unknown, reconOld}, false, 1, false},
@@ -100,7 +102,11 @@ func TestEveryUploadOutcome(t *testing.T) {
 			p := newTestPortal(t, nil)
 			b, csrf := signedInHannah(t, p)
 			file := MustSample(t, p, abmSoon, tt.sample)
-			review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", file.FileName, file.Data)
+			name := file.FileName
+			if tt.sample == sandbox.SampleExpired {
+				name = "token.p7m"
+			}
+			review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", name, file.Data)
 			MustInjectFaults(t, p, tt.faults)
 			got := confirmReview(t, b, review, ackAll(review)...)
 			if got.RedirectedFrom != http.StatusSeeOther || got.Status != http.StatusOK {

@@ -186,7 +186,7 @@ func TestWrongKeyTokenStoppedBeforeIntune(t *testing.T) {
 	b, csrf := signedInHannah(t, p)
 	wrong := MustSample(t, p, abmSoon, sandbox.SampleWrongKey)
 	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", wrong.FileName, wrong.Data)
-	if review.Status != http.StatusUnprocessableEntity || !strings.Contains(review.Body, "made for another MDM server") {
+	if review.Status != http.StatusUnprocessableEntity || !strings.Contains(review.Body, "Made for an MDM server this tenant does not hold") {
 		t.Fatalf("review: %d\n%s", review.Status, review.Body)
 	}
 	if !strings.Contains(review.Body, "/settings/"+abmSoon+"/public-key") || confirmAction.MatchString(review.Body) {
@@ -279,16 +279,27 @@ func TestIntuneRejectionPage(t *testing.T) {
 	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
+	// Renamed, the expired sample does not tell its download time: the review lets it through
+	// and Intune refuses it.
 	expired := MustSample(t, p, abmSoon, sandbox.SampleExpired)
-	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", expired.FileName, expired.Data)
+	review := postUpload(t, b, abmSoon, csrf, "abm-admin@contoso.com", "token.p7m", expired.Data)
 	got := confirmReview(t, b, review, ackAll(review)...)
 	if got.Status != http.StatusOK || !strings.Contains(got.Body, `data-state="failed"`) || !strings.Contains(got.Body, "Intune rejected the token") {
 		t.Fatalf("rejection: %d\n%s", got.Status, got.Body)
 	}
-	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "Date", "another MDM server"} {
+	for _, want := range []string{"Request ID", "Client request ID", "Activity ID", "Date"} {
 		if !strings.Contains(got.Body, want) {
 			t.Errorf("rejection page lacks %q", want)
 		}
+	}
+	// Intune's own reason comes first, before any cause the portal suggests.
+	reason := strings.Index(got.Body, `data-testid="intune-reason"`)
+	if reason < 0 || !strings.Contains(got.Body[reason:], "the token expired on") || reason > strings.Index(got.Body, "The usual causes") {
+		t.Errorf("the page does not lead with Intune's reason:\n%s", got.Body)
+	}
+	// The review matched the key and could not date the file: only the causes that fit.
+	if strings.Contains(got.Body, "another MDM server") || !strings.Contains(got.Body, "The file has expired") {
+		t.Errorf("causes do not fit the review:\n%s", got.Body)
 	}
 }
 

@@ -64,6 +64,7 @@ func (s *server) routes() []route {
 		newRoute(http.MethodPost, "/settings/:id/upload", uploader, s.upload).limited(s.limits.upload),
 		newRoute(http.MethodGet, "/uploads/:id", anyRole, s.uploadPage),
 		newRoute(http.MethodPost, "/uploads/:id/confirm", uploader, s.confirm).limited(s.limits.confirm),
+		newRoute(http.MethodPost, "/uploads/:id/renew-other", uploader, s.renewOther).limited(s.limits.upload),
 	}
 	if s.Sandbox != nil {
 		sandbox := echo.WrapHandler(s.Sandbox)

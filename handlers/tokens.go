@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
 
@@ -21,6 +24,9 @@ func tokenView(st graph.OnboardingSetting, now time.Time) views.Token {
 		LastSync:     dateTimeOrNever(st.LastSuccessfulSyncDateTime),
 		LastModified: dateTimeOrNever(st.LastModifiedDateTime),
 		Devices:      st.SyncedDeviceCount,
+	}
+	if st.LastSyncErrorCode != 0 {
+		t.SyncError = strconv.Itoa(st.LastSyncErrorCode)
 	}
 	if t.Name == "" {
 		t.Name = "(unnamed token " + st.ID + ")"
@@ -52,16 +58,33 @@ func programName(tokenType string) string {
 	return "Apple (type not set)"
 }
 
-func dateOrUnknown(t time.Time) string {
+// The one date style of the pages (renewal.Day, renewal.DayTime), as moments the script shows
+// in the reader's local time.
+
+func dateOrUnknown(t time.Time) views.When {
 	if t.IsZero() {
-		return "unknown"
+		return views.When{Text: "unknown"}
 	}
-	return t.UTC().Format("2 Jan 2006")
+	return views.When{At: t.UTC().Format(time.RFC3339), Text: renewal.Day(t), Style: "date"}
 }
 
-func dateTimeOrNever(t time.Time) string {
+func dateTimeOrNever(t time.Time) views.When {
 	if t.IsZero() {
-		return "never"
+		return views.When{Text: "never"}
 	}
-	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+	return views.When{At: t.UTC().Format(time.RFC3339), Text: renewal.DayTime(t), Style: "datetime"}
+}
+
+// timeSoon is a moment within the hour, with how far off it is: "in 10 minutes, 05:19 UTC".
+func timeSoon(t, now time.Time) views.When {
+	w := views.When{At: t.UTC().Format(time.RFC3339), Text: t.UTC().Format("15:04 UTC"), Style: "time"}
+	switch d := t.Sub(now).Round(time.Minute); {
+	case d <= 0:
+		w.Rel = "now"
+	case d < 2*time.Minute:
+		w.Rel = "in 1 minute"
+	default:
+		w.Rel = fmt.Sprintf("in %d minutes", int(d.Minutes()))
+	}
+	return w
 }

@@ -61,27 +61,42 @@ func readLimited(f multipart.File, limit int) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, int64(limit)+1))
 }
 
+// reviewView words a review for its page: the finding that stopped the file first, the
+// warnings that need a decision counted at the top, and, for a file made for another token of
+// the tenant, the form that renews that token with the file already checked.
 func (s *server) reviewView(settingID, settingName string, r renewal.Review, ackMissing bool) views.Review {
 	v := views.Review{
-		Token:      tokenView(r.Setting, s.Now()),
-		AppleID:    r.AppleID,
-		FileName:   r.FileName,
-		FileSHA256: r.Report.SHA256,
-		PendingID:  r.PendingID,
-		AckMissing: ackMissing,
+		Token:         tokenView(r.Setting, s.Now()),
+		AppleID:       r.AppleID,
+		FileName:      r.FileName,
+		FileSHA256:    r.Report.SHA256,
+		AckMissing:    ackMissing,
+		ChooseAnother: (&inSetting{ID: settingID, AppleID: r.AppleID}).path(),
 	}
 	if v.Token.ID == "" {
 		v.Token.ID, v.Token.Name = settingID, settingName
 	}
-	if !r.ExpiresAt.IsZero() {
-		v.ExpiresAt = r.ExpiresAt.UTC().Format("15:04 UTC")
+	if r.Confirmable() {
+		v.ConfirmAction = "/uploads/" + r.PendingID + "/confirm"
+		v.ExpiresAt = timeSoon(r.ExpiresAt, s.Now())
 	}
 	for _, ch := range r.Checks {
-		vc := views.Check{Title: ch.Title, Verdict: string(ch.Verdict), Message: ch.Message, Ack: ch.Ack}
+		vc := views.Check{ID: "check-" + ch.Name, Title: ch.Title, Verdict: string(ch.Verdict), Message: ch.Message,
+			Ack: ch.Ack, Consequence: ch.Consequence, Conditional: ch.Conditional}
 		if ch.PublicKeyLink {
 			vc.PublicKeyHref = "/settings/" + settingID + "/public-key"
 		}
+		if ch.Verdict == renewal.Fail && v.Stopped == "" {
+			v.Stopped = ch.Title
+		}
 		v.Checks = append(v.Checks, vc)
+	}
+	if o := r.ForOther(); o != nil && r.PendingID != "" {
+		appleID := o.AppleID
+		if appleID == "" {
+			appleID = r.AppleID
+		}
+		v.Other = &views.RenewOther{Action: "/uploads/" + r.PendingID + "/renew-other", SettingID: o.ID, TokenName: o.Name, Program: o.Program, AppleID: appleID}
 	}
 	return v
 }

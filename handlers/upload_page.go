@@ -37,15 +37,48 @@ func (s *server) uploadPage(c echo.Context) error {
 		rv := p.Review()
 		return render(c, http.StatusOK, views.ReviewPage(s.page(c, "Check "+p.SettingName), s.reviewView(p.SettingID, p.SettingName, rv, false)))
 	}
-	v := s.uploadView(p, viewer, now)
+	var retry *views.RetryForm
+	if p.Result.RetryID != "" && now.Before(p.ExpiresAt) && sess.Identity.HasRole(s.roles.Uploader) &&
+		(p.SessionHash == sess.IDHash || (p.OwnerOID == sess.Identity.ObjectID && p.OwnerTenant == sess.Identity.TenantID)) {
+		retry = retryForm(p, sess.CreatedAt, now)
+	}
+	v := s.uploadView(p, viewer, now, retry)
 	return render(c, http.StatusOK, views.UploadResultPage(s.page(c, v.Heading), v))
+}
+
+// retryForm offers "Try again" for an upload that failed without changing Intune's token, for
+// a reason that may pass: the reviewed file is kept as a new pending upload (RetryID) until the
+// review's 10 minutes end, and is sent with the decisions already made on its warnings.
+func retryForm(p renewal.PendingRecord, signedInAt, now time.Time) *views.RetryForm {
+	res := p.Result
+	r := &views.RetryForm{Action: "/uploads/" + res.RetryID + "/confirm", Acks: renewal.Acks(p.Checks), Until: timeSoon(p.ExpiresAt, now)}
+	switch {
+	case res.Reconciled != "":
+		r.Note = "Reading the token back showed Intune still holds the previous one, so the same file can be sent again."
+	case res.Error == nil:
+	case res.Error.Class == graph.ClassThrottled && res.Error.RetryAfter > 0:
+		r.Note = fmt.Sprintf("Nothing reached the token. Intune asked to wait %s: try again after %s.",
+			seconds(int(res.Error.RetryAfter.Seconds()+0.5)), res.FinishedAt.Add(res.Error.RetryAfter).UTC().Format("15:04:05 UTC"))
+	case res.Error.Class == graph.ClassUnauthorized:
+		r.Note = "Nothing reached the token."
+		if !signedInAt.After(res.FinishedAt) {
+			// This session's sign-in is the one that expired: a new sign-in comes first.
+			r.SignIn = loginURL("/uploads/" + p.ID)
+			r.Note = "Nothing reached the token. Sign in again (you come back to this page), then try again."
+		}
+	default:
+		r.Note = "Nothing reached the token, so the same file can be sent again."
+	}
+	return r
 }
 
 // uploadView words an upload's state. The rule it follows: "renewed" only when Intune said so
 // or a read-back proved it; "not renewed" only when nothing can have reached Intune or a
 // read-back proved the previous token is still there; otherwise "not known", said plainly,
 // and never advice to download the token again when the upload may have taken effect.
-func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now time.Time) views.UploadResult {
+//
+// retry, when the viewer may send the same file again, replaces the advice to upload it again.
+func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now time.Time, retry *views.RetryForm) views.UploadResult {
 	res := p.Result
 	v := views.UploadResult{UploadID: p.ID, State: string(res.Outcome), Token: tokenView(p.Setting, now)}
 	v.Token.ID, v.Token.Name = p.SettingID, p.SettingName
@@ -64,14 +97,17 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 		views.Fact{Label: "File SHA-256", Value: p.FileSHA256},
 	)
 	if !res.SentAt.IsZero() {
-		v.Facts = append(v.Facts, views.Fact{Label: "Sent", Value: res.SentAt.UTC().Format("2 Jan 2006 15:04:05 UTC") + " by " + who})
+		sent := dateTimeOrNever(res.SentAt)
+		v.Facts = append(v.Facts, views.Fact{Label: "Sent", When: &sent, Value: "by " + who})
 	}
-	v.Facts = append(v.Facts, views.Fact{Label: "Expiry before", Value: dateOrUnknown(p.Setting.TokenExpirationDateTime)})
+	before := dateOrUnknown(p.Setting.TokenExpirationDateTime)
+	v.Facts = append(v.Facts, views.Fact{Label: "Expiry before", When: &before})
 	v.Token.State = "" // the state shown is the one read after the upload, if any
 	if res.After != nil {
 		v.Token = tokenView(*res.After, now)
 		v.Token.ID, v.Token.Name = p.SettingID, p.SettingName
-		v.NewExpiry = v.Token.Expiry
+		after := v.Token.Expiry
+		v.NewExpiry = &after
 	}
 	if res.IntentSeq > 0 {
 		v.Records = auditSeqs(res)
@@ -89,6 +125,21 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 
 	switch res.Outcome {
 	case renewal.NotSent:
+		if rv := p.Review(); rv.Failed() {
+			// Kept only because it is another token's file: never sent here.
+			v.State, v.Heading = "stopped", "Not sent: the review stopped this file"
+			for _, c := range rv.Checks {
+				if c.Verdict == renewal.Fail {
+					v.Message = c.Title + ". " + c.Message
+					break
+				}
+			}
+			v.Actions = []views.Link{tokenPage, back}
+			if o := rv.ForOther(); o != nil {
+				v.Actions = []views.Link{{Label: "Open " + o.Name, Href: "/settings/" + url.PathEscape(o.ID)}, tokenPage}
+			}
+			break
+		}
 		if now.Before(p.ExpiresAt) {
 			v.State, v.Heading = "waiting", "Reviewed, not sent"
 			v.Message = fmt.Sprintf("%s checked this file for %s; it has not been sent to Intune.", capitalise(who), p.SettingName)
@@ -96,7 +147,7 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 			break
 		}
 		v.State, v.Heading = "expired", "This review expired unused"
-		v.Message = fmt.Sprintf("Nothing was sent to Intune. A checked file waits 10 minutes for confirmation; this one waited until %s.", p.ExpiresAt.UTC().Format("15:04 UTC"))
+		v.Message = fmt.Sprintf("Nothing was sent to Intune. A checked file waits 10 minutes for confirmation; this one waited until %s.", renewal.DayTime(p.ExpiresAt))
 		v.Next = "Upload the same file again. It stays valid until someone downloads this token again in Apple Business Manager."
 		v.Actions = []views.Link{renewAgain, back}
 	case renewal.Sending:
@@ -112,7 +163,7 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 			v.Message = "The new server token for " + p.SettingName + " is in place. " + answerCause(res) + " did not say so, but reading the token back does."
 		}
 		if res.After == nil {
-			v.NewExpiry = "not read back yet — open the token again in a minute"
+			v.NewExpiryNote = "not read back yet — open the token again in a minute"
 		}
 		v.NoDownload = true
 		v.Actions = []views.Link{back, tokenPage}
@@ -127,9 +178,23 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 		pr := graphProblem(res.Error.GraphError(), &inSetting{ID: p.SettingID, AppleID: p.AppleID})
 		v.Heading, v.Message, v.Next, v.Causes, v.Actions = pr.Heading, pr.Message, pr.Next, pr.Causes, pr.Actions
 		switch res.Error.Class {
+		case graph.ClassRejected:
+			// Intune's own words first, then only the causes the review did not rule out.
+			v.Reason = clipText(res.Error.Message, 300)
+			if v.Reason == "" {
+				v.Reason = "(no reason given)"
+			}
+			v.Message = "Intune cannot use this file, so it still holds the previous token, which Apple may already have replaced."
+			v.Causes = renewal.RejectionCauses(p.Checks, p.Setting.TokenType)
+			v.Next = fmt.Sprintf("Download the token once more in %s (%s) and upload that file straight away: until then devices cannot enroll through this token.",
+				renewal.Manager(p.Setting.TokenType), renewal.DownloadPath(p.SettingName))
+			v.Actions = []views.Link{renewAgain, back}
+			v.Actions[0].Label = "Upload a new file"
 		case graph.ClassThrottled, graph.ClassUnavailable:
-			// Nothing reached Intune: the same file is still good.
-			v.Actions = append([]views.Link{renewAgain}, v.Actions...)
+			if res.RetryID == "" {
+				// Nothing reached Intune: the same file is still good.
+				v.Actions = append([]views.Link{renewAgain}, v.Actions...)
+			}
 		}
 	default: // unknown
 		v.State = "unknown"
@@ -138,6 +203,12 @@ func (s *server) uploadView(p renewal.PendingRecord, viewer renewal.Viewer, now 
 		v.Next = "Open the token in a few minutes: if its expiry moved about a year ahead, the renewal worked. If it did not, upload this same file again: sending the same file twice is harmless."
 		v.NoDownload = true
 		v.Actions = []views.Link{tokenPage, renewAgain}
+	}
+	if retry != nil {
+		// "Try again" (with its sign-in first, if needed) is what to do: it sends the file
+		// itself, so neither the form nor the advice to fill it in again is offered.
+		v.Retry, v.Next = retry, ""
+		v.Actions = []views.Link{tokenPage, back}
 	}
 	return v
 }

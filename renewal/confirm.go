@@ -9,6 +9,7 @@ import (
 
 	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/secret"
 )
 
 var (
@@ -63,6 +64,35 @@ type UploadResult struct {
 	OutcomeSeq   int64  `json:"outcomeSeq"`
 	ReconcileSeq int64  `json:"reconcileSeq"`
 	AuditError   string `json:"auditError,omitempty"`
+	// RetryID is the pending upload that sends the same reviewed file again, kept after a
+	// failure that left Intune as it was for a reason that may pass (Retryable); it waits
+	// until the review's own 10 minutes end. RetryOf, on that pending upload, points back.
+	RetryID string `json:"retryId,omitempty"`
+	RetryOf string `json:"retryOf,omitempty"`
+}
+
+// Retryable reports whether a failed upload provably left Intune as it was, for a reason that
+// may pass (throttling, an outage, an expired sign-in, or a read-back showing the previous
+// token in place): the same reviewed file may then be sent again as it is. A refusal of the
+// file itself (400), a missing role or a token that is gone are not: sending again changes
+// nothing.
+func (r UploadResult) Retryable() bool {
+	if r.Outcome != Failed {
+		return false
+	}
+	if r.Reconciled != "" {
+		return true
+	}
+	if r.Error == nil {
+		return false
+	}
+	// A claims challenge is not among them: it is answered by a sign-in that asks for the
+	// claims, which comes back to the review itself.
+	switch r.Error.Class {
+	case graph.ClassThrottled, graph.ClassUnavailable, graph.ClassUnauthorized:
+		return true
+	}
+	return false
 }
 
 // StoredError is a *graph.Error as kept with the result: the words and IDs, not the cause.
@@ -186,9 +216,13 @@ func (s *Service) AwaitUpload(ctx context.Context, id string, v Viewer, max time
 // from ctx (bounded by WorkTimeout), so a closed tab or a second click changes nothing. The
 // returned record carries the result; errors before anything was sent come back as errors.
 func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []string) (PendingRecord, error) {
-	p, err := s.Pending(ctx, sess.Hash, id)
+	p, err := s.pendingFor(ctx, sess, id)
 	if err != nil {
 		return p, err
+	}
+	if p.Review().Failed() {
+		// Kept only to renew the token it was made for; never sent here.
+		return PendingRecord{}, fmt.Errorf("%w: a check of its review failed", ErrPendingGone)
 	}
 	var missing []string
 	for _, need := range Acks(p.Checks) {
@@ -225,7 +259,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		return p, unrecorded(err)
 	}
 	p.IntentSeq = rec.Seq
-	res := UploadResult{Outcome: Sending, SentAt: p.ConsumedAt, IntentSeq: rec.Seq}
+	res := UploadResult{Outcome: Sending, SentAt: p.ConsumedAt, IntentSeq: rec.Seq, RetryOf: p.Result.RetryOf}
 
 	file, err := s.sealer.Open(sealed, []byte(p.ID))
 	if err != nil {
@@ -233,8 +267,10 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		res.OutcomeSeq, res.AuditError = s.recordOutcome(work, sess, intent, rec.Seq, audit.UploadFailed, graph.CallInfo{}, nil, "not sent: pending upload unreadable")
 		return s.finish(work, p, res)
 	}
+	// The file stays open until the outcome is known: a failure that left Intune as it was
+	// keeps it for "Try again".
+	defer clear(file)
 	res.Call, err = s.intune.UploadDepToken(work, sess.Credentials, p.SettingID, p.AppleID, file)
-	clear(file)
 	outcome, event := classifyUpload(err)
 	res.Outcome = outcome
 	if err != nil {
@@ -261,7 +297,73 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 	case Unknown:
 		s.reconcile(work, sess, intent, p, &res)
 	}
+	if res.Retryable() {
+		s.keepForRetry(work, p, file, &res)
+	}
 	return s.finish(work, p, res)
+}
+
+// keepForRetry keeps the reviewed file as a new pending upload, with the same checks and the
+// review's own expiry, so that "Try again" sends it without anything being chosen again. It
+// may be confirmed by the same person from a new session (they may have had to sign in
+// again). Failing to keep it only means the page offers the form instead.
+func (s *Service) keepForRetry(ctx context.Context, p PendingRecord, file []byte, res *UploadResult) {
+	now := s.now()
+	if !now.Before(p.ExpiresAt) {
+		return
+	}
+	retry := p
+	retry.ID = secret.RandomToken()
+	retry.Sealed = s.sealer.Seal(file, []byte(retry.ID))
+	retry.CreatedAt, retry.ConsumedAt, retry.IntentSeq, retry.Result = now, time.Time{}, 0, UploadResult{}
+	if err := s.store.PutPendingUpload(ctx, retry); err != nil {
+		return
+	}
+	if err := s.store.SaveUploadResult(ctx, retry.ID, UploadResult{RetryOf: p.ID}); err != nil {
+		return
+	}
+	res.RetryID = retry.ID
+}
+
+// pendingFor is Pending for a confirmation: a pending upload kept for "Try again" may also be
+// confirmed by the person who reviewed it from another session (after signing in again).
+func (s *Service) pendingFor(ctx context.Context, sess Session, id string) (PendingRecord, error) {
+	p, err := s.Pending(ctx, sess.Hash, id)
+	if !errors.Is(err, ErrPendingGone) {
+		return p, err
+	}
+	q, qerr := s.store.PendingUpload(ctx, id)
+	if qerr != nil || q.Result.RetryOf == "" || q.OwnerOID == "" || q.OwnerOID != sess.Actor.ObjectID || q.OwnerTenant != sess.Actor.TenantID {
+		return p, err
+	}
+	if !q.ConsumedAt.IsZero() {
+		return q, ErrAlreadyConfirmed
+	}
+	if s.now().After(q.ExpiresAt) {
+		return PendingRecord{}, ErrPendingGone
+	}
+	return q, nil
+}
+
+// RenewOther reviews a kept file again, for the token of the tenant its review found it was
+// made for (Check.For): the person renews that token without uploading the file a second time.
+// appleID is the Apple ID to renew it with. The new review is kept as a pending upload like any
+// other; the first one stays as it was.
+func (s *Service) RenewOther(ctx context.Context, sess Session, pendingID, settingID, appleID string) (Review, error) {
+	p, err := s.Pending(ctx, sess.Hash, pendingID)
+	if err != nil {
+		return Review{}, err
+	}
+	other := p.Review().ForOther()
+	if other == nil || other.ID != settingID {
+		return Review{}, fmt.Errorf("%w: its file was not found to be made for token %q", ErrPendingGone, settingID)
+	}
+	file, err := s.sealer.Open(p.Sealed, []byte(p.ID))
+	if err != nil {
+		return Review{}, fmt.Errorf("open kept file: %w", err)
+	}
+	defer clear(file)
+	return s.Prepare(ctx, sess, Request{SettingID: settingID, AppleID: appleID, FileName: p.FileName, File: file})
 }
 
 // classifyUpload applies the outcome rule to Intune's answer.
@@ -344,7 +446,7 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
 }
 
 func sum(ds []time.Duration) time.Duration {

@@ -41,6 +41,8 @@ const (
 
 // Intune is what a renewal needs from Microsoft Graph; *graph.Client implements it.
 type Intune interface {
+	// ListOnboardingSettings lets a file made for another token of the tenant be named.
+	ListOnboardingSettings(ctx context.Context, cred graph.Credentials) ([]graph.OnboardingSetting, error)
 	GetOnboardingSetting(ctx context.Context, cred graph.Credentials, id string) (graph.OnboardingSetting, error)
 	GetEncryptionPublicKey(ctx context.Context, cred graph.Credentials, id string) (string, error)
 	UploadDepToken(ctx context.Context, cred graph.Credentials, id, appleID string, tokenFile []byte) (graph.CallInfo, error)
@@ -256,7 +258,7 @@ func (r Request) Validate() (Request, error) {
 	case len(r.File) == 0:
 		fe["token_file"] = "The chosen file is empty (0 bytes). Choose it again; if it is empty in your downloads folder too, its download did not finish: download the token again in Apple Business Manager."
 	case len(r.File) > MaxFileSize:
-		fe["token_file"] = fmt.Sprintf("The file is %d KB; a server token is about 3 KB (at most %d KB accepted). Check you chose the .p7m file.", len(r.File)/1024, MaxFileSize/1024)
+		fe["token_file"] = fmt.Sprintf("The file is %s; a server token is about 3 KB (at most %d KB accepted). Check you chose the .p7m file.", Size(len(r.File)), MaxFileSize/1024)
 	}
 	if len(fe) > 0 {
 		return r, fe
@@ -275,25 +277,51 @@ const (
 
 // Check is one line of the pre-flight review.
 type Check struct {
-	Name    string  `json:"name"`  // stable key, e.g. "file", "recipient"
-	Title   string  `json:"title"` // what was checked, for the page
+	Name string `json:"name"` // stable key, e.g. "file", "recipient"
+	// Title is what was checked when it passed, and what was found when it did not
+	// ("Downloaded 12 days ago"): the line a person reads first.
+	Title   string  `json:"title"`
 	Verdict Verdict `json:"verdict"`
 	Message string  `json:"message"` // what was found and, for warn/fail, what to do
-	// Ack is set on warnings the person must explicitly accept before confirming.
-	Ack string `json:"ack,omitempty"`
+	// Ack is set on warnings the person must explicitly accept before confirming, and
+	// Consequence says what renewing anyway leads to: the words beside the tick box.
+	Ack         string `json:"ack,omitempty"`
+	Consequence string `json:"consequence,omitempty"`
+	// Conditional is a further step that applies only in the case it names, shown apart from
+	// the main advice so it is not taken for it.
+	Conditional string `json:"conditional,omitempty"`
 	// PublicKeyLink asks the page to offer this token's public key download.
 	PublicKeyLink bool `json:"publicKeyLink,omitempty"`
+	// For is the token of this tenant the file was made for, when it is another one: the
+	// page offers to renew that token with the same file.
+	For *TokenRef `json:"for,omitempty"`
 }
 
 // Review is what the person sees before confirming.
 type Review struct {
-	Setting   graph.OnboardingSetting
-	AppleID   string
-	FileName  string
-	Report    deptoken.Report // zero when the file is not a token
-	Checks    []Check
-	PendingID string // empty when a check failed: there is nothing to confirm
+	Setting  graph.OnboardingSetting
+	AppleID  string
+	FileName string
+	Report   deptoken.Report // zero when the file is not a token
+	Checks   []Check
+	// PendingID is the file kept for this review: to confirm when no check failed, or, when
+	// the file belongs to another token (a check's For), to renew that token with. Empty when
+	// nothing was kept.
+	PendingID string
 	ExpiresAt time.Time
+}
+
+// Confirmable reports whether the review may be sent to Intune.
+func (r Review) Confirmable() bool { return r.PendingID != "" && !r.Failed() }
+
+// ForOther is the other token of the tenant the file was made for, if the review found one.
+func (r Review) ForOther() *TokenRef {
+	for _, c := range r.Checks {
+		if c.For != nil {
+			return c.For
+		}
+	}
+	return nil
 }
 
 // Failed reports whether any check failed.
@@ -366,11 +394,19 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	} else if n >= MaxPendingPerSession {
 		return Review{}, ErrTooManyPending
 	}
+	return s.review(ctx, sess, req)
+}
+
+// review runs the checks on a validated request and keeps the file when it can be used: as a
+// pending upload to confirm, or, when it was made for another token of the tenant, to renew
+// that one without a second upload.
+func (s *Service) review(ctx context.Context, sess Session, req Request) (Review, error) {
 	// The setting and its public key are read side by side: one Graph round trip, not two.
 	var (
 		setting graph.OnboardingSetting
 		certPEM string
 		keyErr  error
+		err     error
 	)
 	keyCtx, cancelKey := context.WithCancel(ctx)
 	keyDone := make(chan struct{})
@@ -393,26 +429,40 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	var fe *deptoken.FileError
 	switch {
 	case errors.As(inspectErr, &fe):
-		rv.Checks = append(rv.Checks, Check{Name: "file", Title: "The file is an Apple server token", Verdict: Fail, Message: fe.Msg})
+		rv.Checks = append(rv.Checks, Check{Name: "file", Title: "The file is not an Apple server token", Verdict: Fail, Message: fe.Msg})
 		return rv, s.recordReview(ctx, sess, rv, fileSHA)
 	case inspectErr != nil:
 		return Review{}, fmt.Errorf("read token file: %w", inspectErr)
 	}
 	rv.Report = report
 	rv.Checks = append(rv.Checks, Check{Name: "file", Title: "The file is an Apple server token", Verdict: Pass,
-		Message: fmt.Sprintf("An encrypted server token (%s, %d bytes, %s).", report.ContentEncryption.Name, report.Size, report.Format)})
+		Message: fmt.Sprintf("An encrypted server token (%s, %s, %s).", report.ContentEncryption.Name, Size(report.Size), report.Format)})
 
 	<-keyDone
-	if keyErr != nil {
+	var km keyMatch
+	switch {
+	case keyErr != nil:
 		return Review{}, keyErr
+	default:
+		// A key that is not a certificate leaves the match to Intune (a warning).
+		km.target, err = deptoken.Match(report, certPEM)
+		km.targetOK = err == nil
 	}
-	rv.Checks = append(rv.Checks, recipientCheck(report, certPEM, setting))
+	if !km.targetOK || !km.target.Matched {
+		other := s.matchOtherTokens(ctx, sess.Credentials, report, req.SettingID)
+		other.target, other.targetOK = km.target, km.targetOK
+		km = other
+	}
+	recipient := recipientCheck(report, setting, km)
+	rv.Checks = append(rv.Checks, recipient)
 	rv.Checks = append(rv.Checks, appleIDCheck(req.AppleID, setting))
-	if c, ok := downloadCheck(report, s.now()); ok {
+	if c, ok := downloadCheck(report, setting, s.now()); ok {
 		rv.Checks = append(rv.Checks, c)
 	}
-	if c, ok := tokenTypeCheck(report, setting); ok {
-		rv.Checks = append(rv.Checks, c)
+	if recipient.Verdict != Pass {
+		if c, ok := tokenTypeCheck(report, setting); ok {
+			rv.Checks = append(rv.Checks, c)
+		}
 	}
 	last, dup, err := s.store.LastUpload(ctx, req.SettingID, fileSHA, s.now().Add(-DuplicateWindow))
 	if err != nil {
@@ -421,11 +471,11 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	if dup {
 		rv.Checks = append(rv.Checks, duplicateCheck(last, sess.Actor, s.now()))
 	}
-	if rv.Failed() {
-		return rv, s.recordReview(ctx, sess, rv, fileSHA)
-	}
 	if err := s.recordReview(ctx, sess, rv, fileSHA); err != nil {
 		return Review{}, err
+	}
+	if rv.Failed() && rv.ForOther() == nil {
+		return rv, nil // nothing to do with this file
 	}
 
 	id := secret.RandomToken()
@@ -444,6 +494,17 @@ func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Revie
 	return rv, nil
 }
 
+// Size is a file size as the pages give it: exact bytes when small, else KB with one decimal.
+func Size(n int) string {
+	switch {
+	case n == 1:
+		return "1 byte"
+	case n < 1024:
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/1024)
+}
+
 // recordReview writes the upload.reviewed record; without it the review does not count.
 func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fileSHA string) error {
 	e := sess.entry(audit.UploadReviewed)
@@ -460,125 +521,4 @@ func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fil
 		return unrecorded(err)
 	}
 	return nil
-}
-
-func recipientCheck(report deptoken.Report, certPEM string, setting graph.OnboardingSetting) Check {
-	c := Check{Name: "recipient", Title: "Made for this token's key", PublicKeyLink: true}
-	m, err := deptoken.Match(report, certPEM)
-	switch {
-	case err != nil:
-		c.Verdict, c.Message = Warn, "Intune's public key for this token could not be read, so the file could not be matched to it. Intune will decide."
-		c.Ack = AckUnmatched
-	case m.Matched:
-		c.Verdict = Pass
-		c.Message = "The file was encrypted to the public key Intune holds for " + setting.TokenName + ", so Intune can open it."
-		c.PublicKeyLink = false
-	default:
-		c.Verdict = Fail
-		c.Message = "The file was made for another MDM server's key (it names " + describeRecipients(report) +
-			"), not this token's key. Intune cannot open it. Download this token's public key below, upload it to the MDM server in Apple Business Manager (Edit MDM Server → Upload Public Key), then download the token again and upload that file here."
-		if m.SameIssuer {
-			c.Message += " The issuer is the same but the serial differs: this MDM server's key pair was regenerated on one side only."
-		}
-	}
-	return c
-}
-
-// duplicateCheck says what was found: the same file sent to this token minutes ago.
-func duplicateCheck(last PendingRecord, me audit.Actor, now time.Time) Check {
-	who := last.OwnerName
-	if who == "" {
-		who = "someone"
-	}
-	if last.OwnerOID != "" && last.OwnerOID == me.ObjectID && last.OwnerTenant == me.TenantID {
-		who = "you"
-	}
-	ago := now.Sub(last.ConsumedAt).Round(time.Minute)
-	when := "less than a minute ago"
-	if ago >= time.Minute {
-		when = fmt.Sprintf("%d minutes ago", int(ago.Minutes()))
-		if ago < 2*time.Minute {
-			when = "1 minute ago"
-		}
-	}
-	c := Check{Name: "duplicate", Title: "Not uploaded already", Verdict: Warn, Ack: AckDuplicate}
-	switch last.Result.Outcome {
-	case Succeeded:
-		c.Message = fmt.Sprintf("Already uploaded %s by %s, and Intune took it. Uploading the same file again changes nothing.", when, who)
-	case Sending:
-		c.Message = fmt.Sprintf("Being uploaded right now (started %s by %s). Wait for that result before sending it again.", when, who)
-	default:
-		c.Message = fmt.Sprintf("Uploaded %s by %s, and whether Intune took it is not known. Sending the same file again is harmless.", when, who)
-	}
-	return c
-}
-
-func describeRecipients(r deptoken.Report) string {
-	var parts []string
-	for _, rc := range r.Recipients {
-		if rc.Issuer != "" {
-			parts = append(parts, rc.Issuer+" (serial "+rc.Serial+")")
-		}
-	}
-	if len(parts) == 0 {
-		return "an unknown recipient"
-	}
-	return strings.Join(parts, "; ")
-}
-
-func appleIDCheck(appleID string, setting graph.OnboardingSetting) Check {
-	c := Check{Name: "apple_id", Title: "Same Apple ID as the current token"}
-	switch {
-	case setting.AppleIdentifier == "":
-		c.Verdict, c.Message = Pass, "Intune shows no Apple ID for this token yet."
-	case strings.EqualFold(appleID, setting.AppleIdentifier):
-		c.Verdict, c.Message = Pass, "Matches the Apple ID Intune has for this token."
-	default:
-		c.Verdict, c.Ack = Warn, AckAppleIDChange
-		c.Message = fmt.Sprintf("Intune has %s for this token; you entered %s. Changing the Apple ID does not affect enrolled devices, but it should be the Apple ID that downloaded this token.", setting.AppleIdentifier, appleID)
-	}
-	return c
-}
-
-func downloadCheck(report deptoken.Report, now time.Time) (Check, bool) {
-	if report.DownloadedAt == nil {
-		return Check{}, false
-	}
-	age := now.Sub(*report.DownloadedAt)
-	c := Check{Name: "download", Title: "Downloaded recently"}
-	if age > StaleDownload {
-		c.Verdict, c.Ack = Warn, AckStale
-		c.Message = fmt.Sprintf("The file name says it was downloaded %s ago (%s). Every download in Apple Business Manager replaces the previous token: if anyone downloaded it since, this file no longer works.",
-			roundAge(age), report.DownloadedAt.UTC().Format("2006-01-02 15:04 UTC"))
-	} else {
-		c.Verdict, c.Message = Pass, "Downloaded "+report.DownloadedAt.UTC().Format("2006-01-02 15:04 UTC")+"."
-	}
-	return c, true
-}
-
-func roundAge(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	}
-	return fmt.Sprintf("%d hours", int(d.Hours()))
-}
-
-// tokenTypeCheck warns when a School Manager token receives a file whose name says Business
-// Manager, or the reverse, where the file name tells.
-func tokenTypeCheck(report deptoken.Report, setting graph.OnboardingSetting) (Check, bool) {
-	name := strings.ToLower(report.ServerName + " " + report.FileName)
-	school := strings.Contains(name, "asm") || strings.Contains(name, "school")
-	business := strings.Contains(name, "abm") || strings.Contains(name, "business")
-	c := Check{Name: "token_type", Title: "Business or School Manager as expected"}
-	switch {
-	case setting.TokenType == graph.TokenTypeAppleSchoolManager && business && !school:
-		c.Verdict, c.Ack = Warn, AckTokenType
-		c.Message = "This is an Apple School Manager token, but the file name suggests Apple Business Manager. Check you downloaded it from the right MDM server."
-	case setting.TokenType == graph.TokenTypeDEP && school && !business:
-		c.Verdict, c.Ack = Warn, AckTokenType
-		c.Message = "This is an Apple Business Manager token, but the file name suggests Apple School Manager. Check you downloaded it from the right MDM server."
-	default:
-		return Check{}, false
-	}
-	return c, true
 }

@@ -19,33 +19,71 @@ import (
 
 const tokenFile = "Contoso MDM_Token_2026-11-29T07-12-45Z_smime.p7m" // encrypted to intune-a
 
-// fakeIntune answers like Intune for one setting whose key is intune-a.
+// fakeIntune answers like Intune for one setting whose key is intune-a, and for the other
+// tokens of the tenant in others.
 type fakeIntune struct {
 	mu       sync.Mutex
 	setting  graph.OnboardingSetting
 	certPEM  string
+	others   []otherToken
 	uploads  int
+	uploaded []string // the setting of each upload
 	uploadFn func() (graph.CallInfo, error)
 	onGet    func(*graph.OnboardingSetting) // changes what Intune holds before a read answers
+	// otherKey, when set, answers the key reads of the other tokens instead.
+	otherKey func(ctx context.Context, id string) (string, error)
 }
 
-func (f *fakeIntune) GetOnboardingSetting(context.Context, graph.Credentials, string) (graph.OnboardingSetting, error) {
+type otherToken struct {
+	setting graph.OnboardingSetting
+	certPEM string
+}
+
+func (f *fakeIntune) ListOnboardingSettings(context.Context, graph.Credentials) ([]graph.OnboardingSetting, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	all := []graph.OnboardingSetting{f.setting}
+	for _, o := range f.others {
+		all = append(all, o.setting)
+	}
+	return all, nil
+}
+
+func (f *fakeIntune) GetOnboardingSetting(_ context.Context, _ graph.Credentials, id string) (graph.OnboardingSetting, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.others {
+		if o.setting.ID == id {
+			return o.setting, nil
+		}
+	}
 	if f.onGet != nil {
 		f.onGet(&f.setting)
 	}
 	return f.setting, nil
 }
 
-func (f *fakeIntune) GetEncryptionPublicKey(context.Context, graph.Credentials, string) (string, error) {
+func (f *fakeIntune) GetEncryptionPublicKey(ctx context.Context, _ graph.Credentials, id string) (string, error) {
+	f.mu.Lock()
+	otherKey := f.otherKey
+	for _, o := range f.others {
+		if o.setting.ID == id && otherKey == nil {
+			f.mu.Unlock()
+			return o.certPEM, nil
+		}
+	}
+	f.mu.Unlock()
+	if id != f.setting.ID && otherKey != nil {
+		return otherKey(ctx, id)
+	}
 	return f.certPEM, nil
 }
 
-func (f *fakeIntune) UploadDepToken(_ context.Context, _ graph.Credentials, _, appleID string, file []byte) (graph.CallInfo, error) {
+func (f *fakeIntune) UploadDepToken(_ context.Context, _ graph.Credentials, id, appleID string, file []byte) (graph.CallInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.uploads++
+	f.uploaded = append(f.uploaded, id)
 	if f.uploadFn != nil {
 		return f.uploadFn()
 	}
@@ -176,13 +214,19 @@ func TestStaleDownloadWarns(t *testing.T) {
 	}
 }
 
-func TestTokenTypeMismatchWarns(t *testing.T) {
+// The file name's hint at the program matters only when the key could not be compared: a
+// file made for this token's key comes from this token's MDM server, whatever its name.
+func TestTokenTypeMismatchWarnsOnlyWithoutTheKey(t *testing.T) {
 	r := newRig(t)
 	r.intune.setting.TokenType = graph.TokenTypeAppleSchoolManager
 	name := "Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m"
+	if rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), name); verdicts(rv)["token_type"] != "" {
+		t.Errorf("key matched, yet a warning about the name: %v", rv.Checks)
+	}
+	r.intune.certPEM = "not a certificate"
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), name)
-	if verdicts(rv)["token_type"] != renewal.Warn {
-		t.Errorf("ASM token given an ABM-named file: %v", rv.Checks)
+	if verdicts(rv)["token_type"] != renewal.Warn || verdicts(rv)["recipient"] != renewal.Warn {
+		t.Errorf("ASM token given an ABM-named file it could not match: %v", rv.Checks)
 	}
 }
 

@@ -32,10 +32,12 @@ type Problem struct {
 	Causes    []string
 }
 
-// Fact is a labelled value, e.g. a request ID for a support ticket.
+// Fact is a labelled value, e.g. a request ID for a support ticket. A Fact with When set shows
+// that moment instead of Value.
 type Fact struct {
 	Label string
 	Value string
+	When  *When
 }
 
 // Link is a call to action.
@@ -60,12 +62,14 @@ type Token struct {
 	Name         string
 	Program      string // "Apple Business Manager" or "Apple School Manager"
 	AppleID      string
-	Expiry       string // date, or "unknown"
+	Expiry       When // Text "unknown" when Intune gives none
 	DaysLeft     int
 	State        string // "expired", "soon" (30 days or less), "ok", or "" when unknown
-	LastSync     string
+	LastSync     When
 	Devices      int
-	LastModified string
+	LastModified When
+	// SyncError is the last sync's error code as Intune gives it, "" when it succeeded.
+	SyncError string
 }
 
 // RenewForm is the renewal form with what the person typed and what is wrong with it.
@@ -87,18 +91,59 @@ type Review struct {
 	FileName   string
 	FileSHA256 string
 	Checks     []Check
-	PendingID  string // empty: a check failed, nothing to confirm
-	ExpiresAt  string
-	AckMissing bool // the confirmation came back without a required tick
+	// ConfirmAction is where the confirmation form posts; "" when a check failed and there is
+	// nothing to confirm.
+	ConfirmAction string
+	ExpiresAt     When
+	AckMissing    bool // the confirmation came back without a required tick
+	// Stopped is the finding that stopped the file, when a check failed.
+	Stopped string
+	// Other offers to renew the token the file was made for, when it is another one.
+	Other *RenewOther
+	// ChooseAnother is the renewal form of this token with the Apple ID kept.
+	ChooseAnother string
+}
+
+// Decisions counts the warnings the person must decide on before renewing.
+func (r Review) Decisions() int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Ack != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// RenewOther renews another token with the file already checked: no second upload.
+type RenewOther struct {
+	Action    string // the form's address
+	SettingID string
+	TokenName string
+	Program   string
+	AppleID   string
+	Error     string // what is wrong with the Apple ID, when it came back
 }
 
 // Check is one line of the review.
 type Check struct {
+	ID            string // the element's id, for the tick box that refers to it
 	Title         string
 	Verdict       string // pass, warn, fail
 	Message       string
 	Ack           string // form value of the tick box this warning needs
+	Consequence   string // the tick box's words: what renewing anyway leads to
+	Conditional   string // a step that applies only in the case it names
 	PublicKeyHref string
+}
+
+// When is a moment as pages show it: UTC text that reads without script, and the instant for
+// the script to show in the reader's local time, with the UTC text on hover.
+type When struct {
+	At    string // RFC 3339 in UTC; "" when there is no moment (Text says "never")
+	Text  string // "2 Jan 2026", "2 Jan 2026 15:04 UTC" or "15:04 UTC"; "never", "unknown"
+	Style string // "date", "datetime" or "time"
+	Rel   string // relative words where they help ("in 10 minutes"), as of the page's making
 }
 
 // UploadResult is the page of a confirmed upload, shown again on every reload and visit:
@@ -117,10 +162,27 @@ type UploadResult struct {
 	NoDownload bool
 	Token      Token
 	Facts      []Fact // token, Apple ID, file, sent at and by, expiry before
-	NewExpiry  string // as read back after the upload; "" when not read
-	Records    string // the audit records of this upload, e.g. "#3 intent, #4 outcome"
-	Support    []Fact
-	Actions    []Link
+	NewExpiry  *When  // as read back after the upload; nil when not read
+	// NewExpiryNote replaces NewExpiry when it could not be read back.
+	NewExpiryNote string
+	Records       string // the audit records of this upload, e.g. "#3 intent, #4 outcome"
+	Support       []Fact
+	Actions       []Link
+	// Retry sends the same reviewed file again, when nothing reached Intune's token.
+	Retry *RetryForm
+	// Reason is Intune's own words when it refused the file: the page leads with them.
+	Reason string
+}
+
+// RetryForm is "Try again": the reviewed file, kept, sent again with the decisions already
+// made on its warnings.
+type RetryForm struct {
+	Action string
+	Acks   []string
+	Until  When
+	// SignIn, when set, is where to sign in again first (the sign-in had expired).
+	SignIn string
+	Note   string // why trying again can work, and when
 }
 
 // AuditList is the audit trail page.
