@@ -75,6 +75,8 @@ func (p *IdP) exchange(r *http.Request) (*oidc.AccessTokenResponse, error) {
 			rr.claims = claims
 		}
 		return p.issueTokens(ctx, refreshReq, client, "", tokenReq.RefreshToken)
+	case oidc.GrantTypeClientCredentials:
+		return p.clientCredentials(r)
 	case "":
 		return nil, oidc.ErrInvalidRequest().WithDescription("grant_type missing")
 	default:
