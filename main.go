@@ -189,7 +189,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	defer ln.Close()
-	portal, err := app.New(ctx, cfg.WithListener(ln.Addr()), app.Options{Logs: stdout, Version: version})
+	portal, err := app.New(ctx, cfg.WithListener(ln.Addr()), app.Options{Logs: stdout, Version: version,
+		// The sandbox runs the watch with no configuration; a tenant runs it when configured.
+		Sandbox: app.SandboxOptions{Watch: true}})
 	if err != nil {
 		return err
 	}

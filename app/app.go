@@ -62,6 +62,9 @@ type SandboxOptions struct {
 	AccessTokenLifetime time.Duration // of the access tokens its provider issues; default 1 h
 	// Wrap wraps the sandbox's handler (tests time the simulator's share).
 	Wrap func(http.Handler) http.Handler
+	// Watch runs the watch against the sandbox tenant, its reminders going to the outbox
+	// (main's serve turns it on; tests that count audit records leave it off).
+	Watch bool
 }
 
 // ErrNoSandbox is what a release build says when no tenant is configured.
@@ -226,7 +229,7 @@ func (a *App) Sessions() *auth.Sessions { return a.sessions }
 func (a *App) Logger() *slog.Logger     { return a.logger }
 
 // Close releases what New opened, for an app that is never Run.
-func (a *App) Close() error { return a.db.Close() }
+func (a *App) Close() error { a.sandbox.close(); return a.db.Close() }
 
 // shutdownTimeout bounds finishing the requests in flight: long enough for an upload already
 // at Intune (its Graph deadline) to end and be recorded.
@@ -291,6 +294,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if cerr := a.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
 	}
+	a.sandbox.close()
 	return err
 }
 

@@ -25,7 +25,8 @@ const HasSandbox = true
 // sandboxTenant is the embedded tenant of a sandbox build (nil in tenant mode).
 type sandboxTenant struct {
 	tenant  *sandbox.Tenant
-	wrapped http.Handler // what the portal serves under /_sandbox/: the tenant, maybe wrapped
+	wrapped http.Handler        // what the portal serves under /_sandbox/: the tenant, maybe wrapped
+	smtp    *sandbox.OutboxSMTP // the outbox's mail server, when the watch sends e-mail there
 }
 
 func (s sandboxTenant) handler() http.Handler {
@@ -82,6 +83,11 @@ func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger)
 		return cfg, sandboxTenant{}, fmt.Errorf("sandbox issuer %s does not match the configured %s", tenant.IdP.Issuer(), cfg.Issuer())
 	}
 	sb := sandboxTenant{tenant: tenant, wrapped: tenant}
+	if opts.Watch {
+		if cfg, sb.smtp, err = sandboxWatch(cfg, tenant); err != nil {
+			return cfg, sandboxTenant{}, err
+		}
+	}
 	if opts.Wrap != nil {
 		sb.wrapped = opts.Wrap(tenant)
 	}

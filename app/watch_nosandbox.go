@@ -6,3 +6,5 @@ import "crypto/tls"
 
 // emailTLS is nil: the SMTP server's certificate is checked against the system's roots.
 func (sandboxTenant) emailTLS() *tls.Config { return nil }
+
+func (sandboxTenant) close() {}

@@ -770,7 +770,7 @@ func TestTokenEndpointServesOnlyThePortalsGrants(t *testing.T) {
 		t.Errorf("GET token endpoint: status %d, want 405", resp.StatusCode)
 	}
 	resp = MustPostForm(t, http.DefaultClient, tokenURL, url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {ClientID}, "client_secret": {testClientSecret},
+		"grant_type": {"password"}, "client_id": {ClientID}, "client_secret": {testClientSecret}, "username": {"hannah"}, "password": {"x"},
 	})
 	var oauthErr struct {
 		Error string `json:"error"`
@@ -779,7 +779,19 @@ func TestTokenEndpointServesOnlyThePortalsGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusBadRequest || oauthErr.Error != "unsupported_grant_type" {
-		t.Errorf("client_credentials: status %d error %q, want 400 unsupported_grant_type", resp.StatusCode, oauthErr.Error)
+		t.Errorf("password: status %d error %q, want 400 unsupported_grant_type", resp.StatusCode, oauthErr.Error)
+	}
+	// Client credentials are the watch's registration's alone (idp_client_credentials.go):
+	// the portal's own registration holds no application permission.
+	resp = MustPostForm(t, http.DefaultClient, tokenURL, url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {ClientID}, "client_secret": {testClientSecret},
+		"scope": {"https://graph.microsoft.com/.default"},
+	})
+	if err := json.Unmarshal([]byte(MustBody(t, resp)), &oauthErr); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || oauthErr.Error != "invalid_client" {
+		t.Errorf("client_credentials for the portal: status %d error %q, want 401 invalid_client", resp.StatusCode, oauthErr.Error)
 	}
 }
 

@@ -29,6 +29,7 @@ type TenantConfig struct {
 type Tenant struct {
 	IdP     *IdP
 	Graph   *Graph
+	Outbox  *Outbox // where the watch's reminders go (outbox.go)
 	handler http.Handler
 	base    string
 }
@@ -61,12 +62,15 @@ func NewTenant(cfg TenantConfig) (*Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox Intune simulator: %w", err)
 	}
+	outbox := NewOutbox(WatchWebhookSecret)
 	mux := http.NewServeMux()
+	mux.Handle("/_sandbox/outbox", outbox)
+	mux.Handle("/_sandbox/outbox/", outbox)
 	mux.Handle("/_sandbox/idp/", idp)
 	mux.Handle("/_sandbox/graph/beta/", graph)
 	mux.Handle("/_sandbox/tokens/", graph.SamplesHandler())
 	mux.Handle("/_sandbox/", NewHome(graph))
-	return &Tenant{IdP: idp, Graph: graph, handler: mux, base: strings.TrimRight(cfg.BaseURL, "/")}, nil
+	return &Tenant{IdP: idp, Graph: graph, Outbox: outbox, handler: mux, base: strings.TrimRight(cfg.BaseURL, "/")}, nil
 }
 
 // ServeHTTP serves everything under /_sandbox/.

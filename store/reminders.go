@@ -29,7 +29,7 @@ func (db *DB) AddReminders(ctx context.Context, rs []watch.Reminder) (int, error
 		n, err := affected(tx.ExecContext(ctx, `INSERT INTO reminders (id, kind, connector_id, expires_at, reason, channel, connector,
 			created_at, state, attempts, next_attempt_at, sent_at, last_error)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, 0, '') ON CONFLICT DO NOTHING`,
-			r.ID, string(r.Connector.Kind), r.Connector.ID, orZero(r.Connector.ExpiresAt), r.Reason, r.Channel, string(connector),
+			r.ID, string(r.Connector.Kind), r.Connector.ID, orZero(expiryDay(r.Connector.ExpiresAt)), r.Reason, r.Channel, string(connector),
 			micros(r.CreatedAt), r.State, micros(r.NextAttemptAt)))
 		if err != nil {
 			return 0, fmt.Errorf("add reminder %s %s: %w", r.Connector.ID, r.Reason, err)
@@ -37,6 +37,16 @@ func (db *DB) AddReminders(ctx context.Context, rs []watch.Reminder) (int, error
 		added += int(n)
 	}
 	return added, tx.Commit()
+}
+
+// expiryDay is the expiry date a reminder is keyed on: the UTC day, not the instant, so that
+// an expiry Intune reports a second differently (or the sandbox, dated from its start, after a
+// restart) is the same date, while a renewal, a year on, is a new one.
+func expiryDay(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(24 * time.Hour)
 }
 
 const reminderColumns = `id, reason, channel, connector, created_at, state, attempts, next_attempt_at, sent_at, last_error`

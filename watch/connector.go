@@ -64,13 +64,18 @@ type Connector struct {
 // Left is the time until expiry (negative once expired).
 func (c Connector) Left(now time.Time) time.Duration { return c.ExpiresAt.Sub(now) }
 
-// DaysLeft is whole days until expiry, rounded down (0 on the last day, negative once
-// expired: -1 on the first day after).
+// DaysLeft is the days until expiry, counting a day begun as a day (8 days and 23 hours is
+// 9: what a person would say), 0 at expiry, and negative once expired (-1 on the first day
+// after).
 func (c Connector) DaysLeft(now time.Time) int {
 	left := c.Left(now)
 	days := int(left / (24 * time.Hour))
-	if left < 0 && left%(24*time.Hour) != 0 {
-		days--
+	if left%(24*time.Hour) != 0 {
+		if left > 0 {
+			days++
+		} else {
+			days--
+		}
 	}
 	return days
 }

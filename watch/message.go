@@ -39,10 +39,8 @@ func (m Message) Headline() string {
 	switch d := m.DaysLeft(); {
 	case !c.ExpiresAt.After(m.At):
 		return fmt.Sprintf("%s%s %q expired on %s", prefix, c.Kind.Title(), c.Name, c.ExpiresAt.Format("2 January 2006"))
-	case d == 0:
-		return fmt.Sprintf("%s%s %q expires today (%s UTC)", prefix, c.Kind.Title(), c.Name, c.ExpiresAt.Format("15:04"))
-	case d == 1:
-		return fmt.Sprintf("%s%s %q expires tomorrow, %s", prefix, c.Kind.Title(), c.Name, c.ExpiresAt.Format("2 January 2006"))
+	case d <= 1:
+		return fmt.Sprintf("%s%s %q expires within a day, at %s UTC", prefix, c.Kind.Title(), c.Name, c.ExpiresAt.UTC().Format("15:04 on 2 January 2006"))
 	default:
 		return fmt.Sprintf("%s%s %q expires in %d days, on %s", prefix, c.Kind.Title(), c.Name, d, c.ExpiresAt.Format("2 January 2006"))
 	}

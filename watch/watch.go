@@ -175,7 +175,10 @@ func (w *Watch) Step(ctx context.Context) {
 		if claimed {
 			w.poll(ctx, now)
 		}
+		// The gauges first: a delivery may take a while, a fresh read should show at once.
+		w.refreshMetrics(ctx)
 		w.deliver(ctx)
+		return
 	}
 	w.refreshMetrics(ctx)
 }

@@ -293,7 +293,7 @@ func TestDaysLeft(t *testing.T) {
 		left time.Duration
 		want int
 	}{
-		{9 * day, 9}, {9*day - time.Second, 8}, {time.Hour, 0}, {0, 0}, {-time.Second, -1}, {-day, -1}, {-day - time.Second, -2},
+		{9 * day, 9}, {9*day - time.Second, 9}, {8*day + time.Second, 9}, {time.Hour, 1}, {0, 0}, {-time.Second, -1}, {-day, -1}, {-day - time.Second, -2},
 	} {
 		c := watch.Connector{ExpiresAt: now.Add(tc.left)}
 		if got := c.DaysLeft(now); got != tc.want {
