@@ -84,12 +84,18 @@ func TestNoSecretLeaks(t *testing.T) {
 	avery.Get("/audit/export?format=jsonl")
 	avery.Get("/audit/export?format=csv")
 
-	// The file's base64 body, in pieces a leak would contain.
+	// The file's base64 body, in pieces a leak would contain. A line that is also a line of the
+	// certificate is not one: the file names its recipient by the certificate's issuer, and
+	// when that name falls on the same 48-byte boundaries in both, the public-key download
+	// (a page, by design) shows the very same line.
 	var fileLines []string
 	for _, l := range strings.Split(string(token), "\r\n") {
-		if len(l) == 64 {
+		if len(l) == 64 && !strings.Contains(certPEM, l) {
 			fileLines = append(fileLines, l)
 		}
+	}
+	if len(fileLines) < 10 {
+		t.Fatalf("only %d lines of the file to look for; the test would prove little", len(fileLines))
 	}
 	secrets := append([]string{canary}, fileLines...)
 	tokens := p.tokens.all()
