@@ -48,8 +48,10 @@ func (e *FileError) Sensitive() bool {
 	return e.Kind == KindPrivateKey || e.Kind == KindDecryptedToken || e.Kind == KindVPPToken
 }
 
+// fetchToken names the menu path in Apple's current words (Management Services → the MDM
+// server → Download Token), as every page of the portal does.
 const fetchToken = "In Apple Business Manager (or Apple School Manager) open Management " +
-	"Services > your MDM server, choose Download Token, and upload the file it gives you, named " +
+	"Services → the MDM server → Download Token, and upload the file it gives you, named " +
 	"like \"<server>_Token_<date>_smime.p7m\", without opening or converting it."
 
 var messages = map[Kind]string{

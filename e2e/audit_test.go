@@ -25,7 +25,7 @@ func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
 	}
 	MustDo(t, avery, chromedp.WaitVisible(`//div[contains(., "records up to then are intact")]`), screenshot("20-audit-trail"))
 	all := text(t, avery, `[data-testid="audit-records"]`)
-	for _, want := range []string{"upload.reviewed", "upload.intent", "upload.succeeded", "Hannah Helpdesk", "Contoso ABM"} {
+	for _, want := range []string{"File checked", "Renewal sent", "Token renewed", "Hannah Helpdesk", "Contoso ABM"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("audit trail lacks %q", want)
 		}
@@ -37,7 +37,7 @@ func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
 	}
 	MustDo(t, avery, chromedp.WaitReady(`//select[@name="type"]/option[@selected and @value="upload.succeeded"]`), screenshot("21-audit-filtered"))
 	filtered := text(t, avery, `[data-testid="audit-records"]`)
-	if strings.Contains(filtered, "upload.intent") || !strings.Contains(filtered, "upload.succeeded") {
+	if strings.Contains(filtered, "Renewal sent") || !strings.Contains(filtered, "Token renewed") {
 		t.Errorf("filtered trail: %s", filtered)
 	}
 	if _, err := chromedp.RunResponse(avery, chromedp.Click(chromedp.CSS(`[data-testid="audit-records"] tbody tr a`))); err != nil {

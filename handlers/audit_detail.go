@@ -3,10 +3,12 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/depportal/depportal/audit"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
 
@@ -29,11 +31,12 @@ func (s *server) auditDetail(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	r := records[0]
+	at := views.When{At: r.Time.UTC().Format(time.RFC3339Nano), Text: r.Time.UTC().Format("2 Jan 2006 15:04:05.000000 UTC"), Style: "datetime"}
 	facts := []views.Fact{
 		{Label: "Sequence", Value: strconv.FormatInt(r.Seq, 10)},
-		{Label: "Time (UTC)", Value: r.Time.UTC().Format("2006-01-02 15:04:05.000000")},
-		{Label: "Event", Value: string(r.Type)},
-		{Label: "Outcome", Value: string(r.Outcome)},
+		{Label: "Time", Value: at.Text, When: &at},
+		{Label: "Event", Value: eventWords(r.Type) + " (" + string(r.Type) + ")"},
+		{Label: "Outcome", Value: outcomeWords(r.Outcome)},
 		{Label: "Person", Value: r.Actor.Name},
 		{Label: "UPN as shown", Value: r.Actor.UPN},
 		{Label: "Tenant ID", Value: r.Actor.TenantID},
@@ -68,7 +71,7 @@ func (s *server) auditDetail(c echo.Context) error {
 			shown = append(shown, f)
 		}
 	}
-	v := views.AuditDetail{Seq: r.Seq, Chain: s.chainStatus(), Fields: shown}
+	v := views.AuditDetail{Seq: r.Seq, Event: eventWords(r.Type), Chain: s.chainStatus(), Fields: shown}
 	// The renewal's own page, while it is kept (a day): what the person was told.
 	intentSeq := r.IntentSeq
 	if r.Type == audit.UploadIntent {
@@ -80,7 +83,7 @@ func (s *server) auditDetail(c echo.Context) error {
 		}
 	}
 	for _, vd := range r.Verdicts {
-		v.Checks = append(v.Checks, views.Check{Title: vd.Check, Verdict: string(vd.Result), Message: vd.Message})
+		v.Checks = append(v.Checks, views.Check{Title: renewal.CheckName(vd.Check), Verdict: string(vd.Result), Message: vd.Message})
 	}
 	return render(c, http.StatusOK, views.AuditDetailPage(s.page(c, "Audit record"), v))
 }

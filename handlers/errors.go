@@ -65,6 +65,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.Logger.Error("error after response started", "request_id", requestIDOf(c), "err", err)
 		return
 	}
+	if s.uploadTooLarge(err, c) {
+		return // the renewal form again, with the message by its file field
+	}
 	p, level := s.problemFor(err, c)
 	p.RequestID = requestIDOf(c)
 	s.Logger.Log(c.Request().Context(), level, "request failed", "request_id", p.RequestID, "status", p.Status, "err", err)

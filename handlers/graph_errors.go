@@ -8,6 +8,7 @@ import (
 
 	"github.com/depportal/depportal/auth"
 	"github.com/depportal/depportal/graph"
+	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
 
@@ -50,12 +51,8 @@ func graphProblem(e *graph.Error, in *inSetting) views.Problem {
 		if e.Message != "" {
 			p.Message += " Intune said: “" + clipText(e.Message, 300) + "”"
 		}
-		p.Causes = []string{
-			"The file was made for another MDM server's public key: download this token's public key from depportal, upload it to the MDM server in Apple Business Manager, and download the token again.",
-			"The token was downloaded again in Apple Business Manager after this file, which makes this file invalid: download it once more and upload that file.",
-			"The token has expired, or the file was opened and saved by another program (it must be uploaded exactly as downloaded).",
-		}
-		p.Next = "Fix the cause and upload a freshly downloaded token soon: until then devices cannot enroll through this token."
+		p.Causes = renewal.RejectionCauses(nil, "")
+		p.Next = "Download the token once more in Apple Business Manager (" + renewal.DownloadPath("") + ") and upload that file soon: until then devices cannot enroll through this token."
 	case graph.ClassNotFound:
 		p.Status = http.StatusNotFound
 		p.Heading = "This token is not in Intune"

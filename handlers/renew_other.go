@@ -33,7 +33,7 @@ func (s *server) renewOther(c echo.Context) error {
 		if v.Other != nil {
 			v.Other.AppleID, v.Other.Error = appleID, fe["apple_id"]
 		}
-		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Error: check "+p.SettingName), v))
+		return render(c, http.StatusUnprocessableEntity, views.ReviewPage(s.page(c, "Check "+p.SettingName), v))
 	}
 	if err != nil {
 		return &inSetting{ID: settingID, AppleID: appleID, Err: err}

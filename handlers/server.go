@@ -89,7 +89,9 @@ func New(deps Deps) http.Handler {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(deps.Config)
 
-	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.limitBody, s.loadSession, s.checkCSRF)
+	// The session is loaded before the body is limited: a renewal form too large to read is
+	// answered with the person's form again (uploadTooLarge), which needs them.
+	e.Use(s.requestID, s.securityHeaders, s.accessLog, s.recoverPanics, s.loadSession, s.limitBody, s.checkCSRF)
 	for _, r := range s.routes() {
 		e.Add(r.Method, r.Path, r.Handler, s.guard(r))
 	}

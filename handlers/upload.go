@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
 )
+
+// uploadRoute is the renewal form's address: a body too large for it comes back as the form.
+const uploadRoute = "/settings/:id/upload"
 
 // upload checks a token file against the token it is meant for and shows the review. Nothing
 // is sent to Intune here.
@@ -32,7 +36,7 @@ func (s *server) upload(c echo.Context) error {
 		file.Close()
 	default:
 		defer file.Close()
-		req.FileName = filepath.Base(header.Filename)
+		req.FileName, req.Size = filepath.Base(header.Filename), header.Size
 		if req.File, err = readLimited(file, renewal.MaxFileSize); err != nil {
 			return err
 		}
@@ -43,7 +47,11 @@ func (s *server) upload(c echo.Context) error {
 	review, err := s.Renewals.Prepare(c.Request().Context(), s.renewalSession(c), req)
 	var fe renewal.FieldErrors
 	if errors.As(err, &fe) {
-		return s.renderSettingPage(c, id, http.StatusUnprocessableEntity, views.RenewForm{AppleID: req.AppleID, Errors: fe}, false)
+		form := views.RenewForm{AppleID: req.AppleID, Errors: fe}
+		if _, bad := fe["token_file"]; !bad && req.File != nil {
+			form.DroppedFile = req.FileName
+		}
+		return s.renderSettingPage(c, id, http.StatusUnprocessableEntity, form, false)
 	}
 	if err != nil {
 		return &inSetting{ID: id, AppleID: req.AppleID, Err: err}
@@ -54,6 +62,32 @@ func (s *server) upload(c echo.Context) error {
 	// The review lives at its own address, so a reload or Back shows it (or, once sent, what
 	// became of it) instead of posting the form again.
 	return c.Redirect(http.StatusSeeOther, "/uploads/"+review.PendingID)
+}
+
+// uploadTooLarge answers a renewal form whose body is over the portal's limit with the form
+// again, a message by the file field and the token's page around it: the person's next step
+// is the right file, not an error page. It reports whether it answered; the body was not read,
+// so the Apple ID comes from Intune.
+func (s *server) uploadTooLarge(err error, c echo.Context) bool {
+	if !errors.Is(err, errTooLarge) || c.Request().Method != http.MethodPost || c.Path() != uploadRoute {
+		return false
+	}
+	sess, ok := sessionOf(c)
+	if !ok || !sess.Identity.HasRole(s.roles.Uploader) {
+		return false
+	}
+	sent := "more than " + renewal.Size(maxBody)
+	if n := c.Request().ContentLength; n > 0 {
+		sent = "about " + renewal.Size(int(n))
+	}
+	msg := fmt.Sprintf("What you sent is %s; a server token is about 3 KB (at most %d KB accepted). Choose the .p7m file you downloaded from Apple.", sent, renewal.MaxFileSize/1024)
+	form := views.RenewForm{Errors: renewal.FieldErrors{"token_file": msg}}
+	if rerr := s.renderSettingPage(c, c.Param("id"), http.StatusRequestEntityTooLarge, form, true); rerr != nil {
+		s.Logger.Warn("render the renewal form for a body too large", "request_id", requestIDOf(c), "err", rerr)
+		return c.Response().Committed
+	}
+	s.Logger.Info("request failed", "request_id", requestIDOf(c), "status", http.StatusRequestEntityTooLarge, "err", err)
+	return true
 }
 
 // readLimited reads at most limit+1 bytes, so an oversized file is noticed without reading it all.

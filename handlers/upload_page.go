@@ -43,6 +43,11 @@ func (s *server) uploadPage(c echo.Context) error {
 		retry = retryForm(p, sess.CreatedAt, now)
 	}
 	v := s.uploadView(p, viewer, now, retry)
+	if v.State == string(renewal.Succeeded) && sess.Identity.HasRole(s.roles.Uploader) {
+		// Intune syncs after a renewal by itself; a sync asked for now shows newly assigned
+		// devices sooner.
+		v.SyncAction = "/settings/" + url.PathEscape(p.SettingID) + "/sync"
+	}
 	return render(c, http.StatusOK, views.UploadResultPage(s.page(c, v.Heading), v))
 }
 

@@ -268,3 +268,23 @@ func TestNoRetryWhenItCannotHelp(t *testing.T) {
 		})
 	}
 }
+
+// A manual sync with Apple is asked for only outside Intune's 15 minutes; Intune's own refusal
+// (409) reads the same.
+func TestSyncWithAppleKeepsIntunesInterval(t *testing.T) {
+	r := newRig(t)
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
+		t.Fatalf("first sync: %v, %d calls", err, r.intune.syncs)
+	}
+	r.intune.setting.LastSyncTriggeredDateTime = r.clock.Now().Add(-14 * time.Minute)
+	var soon *renewal.SyncTooSoonError
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); !errors.As(err, &soon) || r.intune.syncs != 1 ||
+		!soon.Next().Equal(r.clock.Now().Add(time.Minute)) {
+		t.Fatalf("14 minutes later: %v, %d calls", err, r.intune.syncs)
+	}
+	r.clock.Advance(time.Minute)
+	r.intune.syncFn = func() (graph.CallInfo, error) { return graph.CallInfo{}, &graph.Error{Status: 409, Code: "Conflict"} }
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); !errors.As(err, &soon) || r.intune.syncs != 2 {
+		t.Errorf("Intune's own refusal: %v, %d calls", err, r.intune.syncs)
+	}
+}

@@ -299,6 +299,26 @@ func tokenTypeCheck(report deptoken.Report, setting graph.OnboardingSetting) (Ch
 	return c, true
 }
 
+// CheckName names a check, by its stable key, in the review's words (for the audit trail,
+// whose records keep the key).
+func CheckName(key string) string {
+	switch key {
+	case "file":
+		return "The file is an Apple server token"
+	case "recipient":
+		return "Made for this token's key"
+	case "apple_id":
+		return "Same Apple ID as the current token"
+	case "download":
+		return "Downloaded recently, not expired"
+	case "token_type":
+		return "Business or School Manager as expected"
+	case "duplicate":
+		return "Not uploaded already"
+	}
+	return key
+}
+
 // Day and DayTime are the one date style of the portal's words (pages enhance dates they
 // show as elements to the reader's local time).
 func Day(t time.Time) string { return t.UTC().Format("2 Jan 2006") }

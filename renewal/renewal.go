@@ -46,6 +46,7 @@ type Intune interface {
 	GetOnboardingSetting(ctx context.Context, cred graph.Credentials, id string) (graph.OnboardingSetting, error)
 	GetEncryptionPublicKey(ctx context.Context, cred graph.Credentials, id string) (string, error)
 	UploadDepToken(ctx context.Context, cred graph.Credentials, id, appleID string, tokenFile []byte) (graph.CallInfo, error)
+	SyncWithApple(ctx context.Context, cred graph.Credentials, id string) (graph.CallInfo, error)
 }
 
 // Store keeps pending uploads and, once sent, their results; store/ implements it.
@@ -188,6 +189,9 @@ type Request struct {
 	AppleID   string
 	FileName  string
 	File      []byte
+	// Size is the file's size as sent, when known: File holds at most MaxFileSize+1 bytes of
+	// it, and a message about a file too large gives the real size.
+	Size int64
 }
 
 // FieldErrors names what is wrong with each form field; the form shows each beside its field.
@@ -258,7 +262,7 @@ func (r Request) Validate() (Request, error) {
 	case len(r.File) == 0:
 		fe["token_file"] = "The chosen file is empty (0 bytes). Choose it again; if it is empty in your downloads folder too, its download did not finish: download the token again in Apple Business Manager."
 	case len(r.File) > MaxFileSize:
-		fe["token_file"] = fmt.Sprintf("The file is %s; a server token is about 3 KB (at most %d KB accepted). Check you chose the .p7m file.", Size(len(r.File)), MaxFileSize/1024)
+		fe["token_file"] = fmt.Sprintf("The file is %s; a server token is about 3 KB (at most %d KB accepted). Check you chose the .p7m file.", Size(max(len(r.File), int(r.Size))), MaxFileSize/1024)
 	}
 	if len(fe) > 0 {
 		return r, fe

@@ -29,6 +29,8 @@ type fakeIntune struct {
 	uploads  int
 	uploaded []string // the setting of each upload
 	uploadFn func() (graph.CallInfo, error)
+	syncs    int
+	syncFn   func() (graph.CallInfo, error)
 	onGet    func(*graph.OnboardingSetting) // changes what Intune holds before a read answers
 	// otherKey, when set, answers the key reads of the other tokens instead.
 	otherKey func(ctx context.Context, id string) (string, error)
@@ -77,6 +79,16 @@ func (f *fakeIntune) GetEncryptionPublicKey(ctx context.Context, _ graph.Credent
 		return otherKey(ctx, id)
 	}
 	return f.certPEM, nil
+}
+
+func (f *fakeIntune) SyncWithApple(_ context.Context, _ graph.Credentials, id string) (graph.CallInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncs++
+	if f.syncFn != nil {
+		return f.syncFn()
+	}
+	return graph.CallInfo{Status: 204}, nil
 }
 
 func (f *fakeIntune) UploadDepToken(_ context.Context, _ graph.Credentials, id, appleID string, file []byte) (graph.CallInfo, error) {

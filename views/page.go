@@ -2,6 +2,17 @@
 // structs of strings and numbers) and never call services: no auth, graph or store imports.
 package views
 
+import "strings"
+
+// withErrorTitle marks the title of a page showing a form's errors: the first thing a screen
+// reader says, and the tab shows, is that something needs fixing.
+func withErrorTitle(p Page, errs bool) Page {
+	if errs && !strings.HasPrefix(p.Title, "Error: ") {
+		p.Title = "Error: " + p.Title
+	}
+	return p
+}
+
 // Page is what every page's layout needs.
 type Page struct {
 	Title     string
@@ -76,12 +87,51 @@ type Token struct {
 type RenewForm struct {
 	AppleID string
 	Errors  map[string]string // field name → message
+	// DroppedFile is the name of a file the person had chosen that the returned form no longer
+	// holds (browsers never refill a file input): they must choose it again.
+	DroppedFile string
 }
 
-// SettingPage shows one token and its renewal form.
+// FieldError is one line of a form's error summary, linking to its field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// renewFields is the order of the renewal form's fields, for its error summary.
+var renewFields = []string{"apple_id", "token_file"}
+
+// Summary lists the form's errors in the order of its fields.
+func (f RenewForm) Summary() []FieldError {
+	var out []FieldError
+	for _, name := range renewFields {
+		if msg, ok := f.Errors[name]; ok {
+			out = append(out, FieldError{Field: name, Message: msg})
+		}
+	}
+	return out
+}
+
+// SettingPage shows one token, its sync with Apple and its renewal form.
 type SettingPage struct {
 	Token Token
 	Form  RenewForm
+	// DownloadPath is the menu path to this token's file in Apple's portal (Manager).
+	Manager      string
+	DownloadPath string
+	Sync         SyncPanel
+}
+
+// SyncPanel is the token's sync with Apple: when it last happened and how, and the button to
+// ask for one now (Intune allows one every 15 minutes).
+type SyncPanel struct {
+	Action        string // the form's address; "" when this person may not ask for a sync
+	LastRequested When   // the last sync asked for by hand
+	// NextAllowed is when Intune accepts the next manual sync, while that is in the future.
+	NextAllowed *When
+	// Notice is what came of a sync just asked for; NoticeBad marks a refusal.
+	Notice    string
+	NoticeBad bool
 }
 
 // Review is the pre-flight review of an upload.
@@ -172,6 +222,8 @@ type UploadResult struct {
 	Retry *RetryForm
 	// Reason is Intune's own words when it refused the file: the page leads with them.
 	Reason string
+	// SyncAction asks Intune to sync the renewed token with Apple now; "" when not offered.
+	SyncAction string
 }
 
 // RetryForm is "Try again": the reviewed file, kept, sent again with the decisions already
@@ -194,8 +246,11 @@ type AuditList struct {
 	ExportCSV  string
 	ExportJSON string
 	Chain      ChainStatus
-	EventTypes []string
-	Outcomes   []string
+	EventTypes []Option
+	Outcomes   []Option
+	// Tokens lets the token filter be picked by name; empty when the tokens could not be
+	// listed, and the filter takes a token ID instead.
+	Tokens []Option
 	// CanCheckpoint offers auditors "verify and sign now".
 	CanCheckpoint bool
 	CSRFToken     string
@@ -206,12 +261,19 @@ type AuditFilter struct {
 	From, To, Actor, Token, Type, Outcome string
 }
 
+// Option is one choice of a select: the value sent and the words shown.
+type Option struct {
+	Value string
+	Label string
+}
+
 // AuditRow is one record in the list.
 type AuditRow struct {
 	Seq     int64
-	Time    string
-	Type    string
-	Outcome string
+	Time    When
+	Event   string // in people's words, e.g. "Renewal sent"
+	Outcome string // the outcome's value, for its colour
+	Result  string // the outcome in words
 	Actor   string
 	Token   string
 	Summary string
@@ -228,6 +290,7 @@ type ChainStatus struct {
 // AuditDetail is one record in full.
 type AuditDetail struct {
 	Seq    int64
+	Event  string // in people's words
 	Chain  ChainStatus
 	Fields []Fact
 	Checks []Check
