@@ -19,6 +19,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# --watch registers the watch's own, second registration instead (register-watch.sh).
+if [ "${1-}" = "--watch" ]; then
+  shift
+  exec bash "$here/register-watch.sh" "$@"
+fi
 manifest="$here/manifest.json"
 graph_app_id=00000003-0000-0000-c000-000000000000
 upload_role=DepToken.Upload
