@@ -178,7 +178,7 @@ var Variables = []Variable{
 	{"DEPPORTAL_DATA_DIR", "./data", "Folder for the SQLite database and sandbox keys."},
 	{"DEPPORTAL_LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"DEPPORTAL_SANDBOX_FAULTS", "(none)", "Sandbox only: failures the simulated Intune plays, e.g. upload=504applied (see README)."},
-	{"DEPPORTAL_WATCH_CLIENT_ID", "(none: no watch)", "Application (client) ID of the watch's own app registration (application permission DeviceManagementServiceConfig.Read.All only), same tenant. Turns the watch on."},
+	{"DEPPORTAL_WATCH_CLIENT_ID", "(none: no watch; the sandbox runs its own)", "Application (client) ID of the watch's own app registration (application permission DeviceManagementServiceConfig.Read.All only), same tenant. Turns the watch on."},
 	{"DEPPORTAL_WATCH_CLIENT_SECRET", "(none)", "Client secret of the watch's app registration. Or use DEPPORTAL_WATCH_CLIENT_CERTIFICATE."},
 	{"DEPPORTAL_WATCH_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key of the watch's registration (the text, or a file path)."},
 	{"DEPPORTAL_WATCH_INTERVAL", "6h", "How often the watch reads the ADE tokens, Apps and Books tokens and push certificate (and once at start)."},
