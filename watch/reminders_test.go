@@ -249,3 +249,40 @@ func TestFailingChannelIsRetriedAndCounted(t *testing.T) {
 		t.Errorf("the given-up reminder's record: %+v", failed)
 	}
 }
+
+// Two instances on one PostgreSQL database, each with its own channels, stepping side by side
+// through two days: each threshold is delivered once in all, and when the sender dies the
+// survivor carries on without repeating any.
+func TestTwoInstancesOneReminderPerThreshold(t *testing.T) {
+	db, _ := testkit.MustPostgres(t)
+	clock := testkit.NewClock()
+	intune := newIntune(clock.Now())
+	chA, chB := &fakeChannel{name: watch.ChannelTeams}, &fakeChannel{name: watch.ChannelTeams}
+	a, _ := MustRemindingWatch(t, db, intune, clock, &fakeAudit{}, chA)
+	b, _ := MustRemindingWatch(t, db, intune, clock, &fakeAudit{}, chB)
+	ctx := context.Background()
+	// Steps 4 minutes apart: within the 5-minute lease, so a live holder keeps it.
+	step := 4 * time.Minute
+	for i := range int(2 * day / step) {
+		if i < int(day/step) { // a dies after a day
+			a.Step(ctx)
+		}
+		b.Step(ctx)
+		clock.Advance(step)
+	}
+	all := append(chA.Reasons(), chB.Reasons()...)
+	seen := map[string]int{}
+	for _, r := range all {
+		seen[r]++
+	}
+	for r, n := range seen {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", r, n)
+		}
+	}
+	for _, want := range []string{"ade-soon:14d", "vpp-1:30d", "ade-gone:expired-day-3", "ade-gone:expired-day-4"} {
+		if seen[want] != 1 {
+			t.Errorf("%s not delivered (got %v)", want, all)
+		}
+	}
+}
