@@ -48,6 +48,7 @@ func (s *server) routes() []route {
 		newRoute(http.MethodGet, "/readyz", public, s.readyz),
 		newRoute(http.MethodGet, "/metrics", metricsReader, s.metrics),
 		newRoute(http.MethodGet, "/static/*", public, s.static),
+		newRoute(http.MethodGet, "/favicon.ico", public, s.favicon),
 		newRoute(http.MethodGet, "/auth/login", public, s.login).limited(s.limits.auth),
 		newRoute(http.MethodGet, "/auth/callback", public, s.callback).limited(s.limits.auth),
 		newRoute(http.MethodPost, "/auth/logout", public, s.logout).limited(s.limits.auth),

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -139,11 +140,14 @@ func (s *server) page(c echo.Context, title string) views.Page {
 			Roles:    s.roles.Describe(sess.Identity),
 		}
 		p.CSRFToken = sess.CSRFToken
+		// The section the page belongs to is marked current (aria-current) in the navigation.
+		path := c.Request().URL.Path
+		inAudit := strings.HasPrefix(path, "/audit")
 		if sess.Identity.HasRole(s.roles.Uploader) {
-			p.Nav = append(p.Nav, views.Link{Label: "Tokens", Href: "/"})
+			p.Nav = append(p.Nav, views.Link{Label: "Tokens", Href: "/", Current: !inAudit})
 		}
 		if s.roles.Any(sess.Identity) {
-			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit"})
+			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit", Current: inAudit})
 		}
 	}
 	return p

@@ -20,3 +20,13 @@ func (s *server) static(c echo.Context) error {
 	staticFiles.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
+
+// favicon answers the browser's own request for /favicon.ico (pages that do not name their
+// icon, such as the sandbox's) with the portal's icon, so no page logs a 404 for it.
+func (s *server) favicon(c echo.Context) error {
+	icon, err := static.FS.ReadFile("favicon.svg")
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "image/svg+xml", icon)
+}

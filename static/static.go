@@ -4,7 +4,7 @@ package static
 
 import "embed"
 
-// FS holds app.css and app.js.
+// FS holds app.css, app.js and favicon.svg.
 //
-//go:embed app.css app.js
+//go:embed app.css app.js favicon.svg
 var FS embed.FS

@@ -51,10 +51,11 @@ type Fact struct {
 	When  *When
 }
 
-// Link is a call to action.
+// Link is a call to action, or a section of the navigation (Current: the one shown now).
 type Link struct {
-	Label string
-	Href  string
+	Label   string
+	Href    string
+	Current bool
 }
 
 // Home is the landing page after sign-in.
