@@ -51,5 +51,15 @@ func (s *server) confirm(c echo.Context) error {
 	if res.AuditError != "" {
 		s.Logger.Error("upload outcome not fully recorded", "request_id", requestIDOf(c), "upload_id", p.ID, "intent_seq", res.IntentSeq, "err", res.AuditError)
 	}
+	if res.ClaimsChallenged() {
+		// Conditional Access wants a fresh sign-in before Intune may be changed (Graph's claims
+		// challenge; nothing reached Intune). Straight through sign-in with the claims it asks
+		// for, and back to the review of the same file, kept for it.
+		back := "/uploads/" + p.ID
+		if res.RetryID != "" {
+			back = "/uploads/" + res.RetryID
+		}
+		return c.Redirect(http.StatusSeeOther, claimsLoginURL(back, res.Error.Claims))
+	}
 	return c.Redirect(http.StatusSeeOther, "/uploads/"+p.ID)
 }

@@ -32,8 +32,11 @@ func (s *server) uploadPage(c echo.Context) error {
 		return err
 	}
 	now := s.Now()
-	if p.Result.Outcome == renewal.NotSent && p.SessionHash == sess.IDHash && now.Before(p.ExpiresAt) &&
-		sess.Identity.HasRole(s.roles.Uploader) {
+	// A file kept for sending again (RetryOf) is the reviewer's own from any session: they may
+	// have had to sign in again (after a claims challenge, for one), as Confirm allows.
+	mine := p.SessionHash == sess.IDHash ||
+		(p.Result.RetryOf != "" && p.OwnerOID == sess.Identity.ObjectID && p.OwnerTenant == sess.Identity.TenantID)
+	if p.Result.Outcome == renewal.NotSent && mine && now.Before(p.ExpiresAt) && sess.Identity.HasRole(s.roles.Uploader) {
 		rv := p.Review()
 		return render(c, http.StatusOK, views.ReviewPage(s.page(c, "Check "+p.SettingName), s.reviewView(p.SettingID, p.SettingName, rv, false)))
 	}
@@ -64,6 +67,12 @@ func retryForm(p renewal.PendingRecord, signedInAt, now time.Time) *views.RetryF
 	case res.Error.Class == graph.ClassThrottled && res.Error.RetryAfter > 0:
 		r.Note = fmt.Sprintf("Nothing reached the token. Intune asked to wait %s: try again after %s.",
 			seconds(int(res.Error.RetryAfter.Seconds()+0.5)), res.FinishedAt.Add(res.Error.RetryAfter).UTC().Format("15:04:05 UTC"))
+	case res.Error.Class == graph.ClassInsufficientClaims:
+		r.Note = "Nothing reached the token: your organisation asked for a fresh sign-in first (Conditional Access)."
+		if !signedInAt.After(res.FinishedAt) {
+			r.SignIn = claimsLoginURL("/uploads/"+res.RetryID, res.Error.Claims)
+			r.Note += " Sign in again (you come back to the same file), then send it."
+		}
 	case res.Error.Class == graph.ClassUnauthorized:
 		r.Note = "Nothing reached the token."
 		if !signedInAt.After(res.FinishedAt) {

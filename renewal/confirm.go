@@ -106,11 +106,14 @@ type StoredError struct {
 	Date            string           `json:"date"`
 	ActivityID      string           `json:"activityId"`
 	RetryAfter      time.Duration    `json:"retryAfter"`
+	// Claims is Graph's claims challenge (base64), with ClassInsufficientClaims: what the
+	// person's fresh sign-in must ask for before Try again can work.
+	Claims string `json:"claims,omitempty"`
 }
 
 // GraphError rebuilds the error for the pages that explain Graph failures.
 func (e *StoredError) GraphError() *graph.Error {
-	return graph.RestoreError(e.Class, graph.Error{Status: e.Status, Code: e.Code, Message: e.Message, RequestID: e.RequestID,
+	return graph.RestoreError(e.Class, graph.Error{Status: e.Status, Code: e.Code, Message: e.Message, RequestID: e.RequestID, Claims: e.Claims,
 		ClientRequestID: e.ClientRequestID, Date: e.Date, ActivityID: e.ActivityID, RetryAfter: e.RetryAfter})
 }
 
@@ -120,7 +123,7 @@ func storeError(err error) *StoredError {
 		return &StoredError{Class: graph.ClassOther, Message: err.Error()}
 	}
 	return &StoredError{Class: ge.Class(), Status: ge.Status, Code: ge.Code, Message: ge.Message, RequestID: ge.RequestID,
-		ClientRequestID: ge.ClientRequestID, Date: ge.Date, ActivityID: ge.ActivityID, RetryAfter: ge.RetryAfter}
+		ClientRequestID: ge.ClientRequestID, Date: ge.Date, ActivityID: ge.ActivityID, RetryAfter: ge.RetryAfter, Claims: ge.Claims}
 }
 
 // Viewer is who asks to see an upload.
@@ -297,10 +300,19 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 	case Unknown:
 		s.reconcile(work, sess, intent, p, &res)
 	}
-	if res.Retryable() {
+	if res.Retryable() || res.ClaimsChallenged() {
+		// A claims challenge keeps the file too: the person's fresh sign-in, asking for the
+		// claims, comes back to the kept review (handlers/confirm.go).
 		s.keepForRetry(work, p, file, &res)
 	}
 	return s.finish(work, p, res)
+}
+
+// ClaimsChallenged reports whether Graph refused the upload with a claims challenge
+// (Conditional Access wants a fresh sign-in): nothing reached Intune, and the person signs in
+// again asking for Error.Claims before the same file is sent again.
+func (r UploadResult) ClaimsChallenged() bool {
+	return r.Outcome == Failed && r.Error != nil && r.Error.Class == graph.ClassInsufficientClaims && r.Error.Claims != ""
 }
 
 // keepForRetry keeps the reviewed file as a new pending upload, with the same checks and the
