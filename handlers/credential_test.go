@@ -37,3 +37,33 @@ func TestExpiredClientSecret(t *testing.T) {
 		}
 	}
 }
+
+// From 30 days before the client secret expires, every signed-in person's pages say so (so
+// that someone tells the operators in time); before that, and for nobody signed in, nothing.
+func TestCredentialExpiryBanner(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		days   int
+		banner bool
+	}{{12, true}, {40, false}} {
+		expires := time.Now().UTC().AddDate(0, 0, c.days).Truncate(24 * time.Hour)
+		p := newTestPortal(t, map[string]string{"ENTRA_CLIENT_SECRET_EXPIRES": expires.Format(time.DateOnly)})
+		for _, persona := range []string{"hannah", "avery"} {
+			home, _ := testkit.MustSignIn(t, p.browser(t), persona, "/")
+			got := strings.Contains(home.Body, `data-testid="credential-expiry"`)
+			if got != c.banner {
+				t.Errorf("%d days left, %s: banner %v, want %v", c.days, persona, got, c.banner)
+			}
+			if c.banner && (!strings.Contains(home.Body, "client secret expires on") || !strings.Contains(home.Body, expires.Format("2 Jan 2006")) ||
+				!strings.Contains(home.Body, "operators")) {
+				t.Errorf("%s: banner words: %s", persona, home.Body)
+			}
+		}
+		if anon := p.browser(t).Get("/signed-out"); strings.Contains(anon.Body, "credential-expiry") {
+			t.Error("the banner is shown to nobody signed in")
+		}
+		if c.banner && !strings.Contains(p.logs.String(), "the client secret expires soon") {
+			t.Errorf("%d days left: no warning in the log", c.days)
+		}
+	}
+}

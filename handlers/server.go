@@ -149,8 +149,31 @@ func (s *server) page(c echo.Context, title string) views.Page {
 		if s.roles.Any(sess.Identity) {
 			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit", Current: inAudit})
 		}
+		p.Credential = s.credentialNotice()
 	}
 	return p
+}
+
+// credentialWarning is how long before the portal's client credential expires the people
+// signed in see a banner: long enough for one of them to tell the operators in time.
+const credentialWarning = 30 * 24 * time.Hour
+
+// credentialNotice is the banner about the portal's own client secret or certificate, from
+// 30 days before it expires; nil before that or when its expiry is not known.
+func (s *server) credentialNotice() *views.CredentialNotice {
+	at := s.CredentialExpires
+	if at.IsZero() {
+		return nil
+	}
+	left := at.Sub(s.Now())
+	if left > credentialWarning {
+		return nil
+	}
+	kind := "secret"
+	if len(s.Config.ClientCertificatePEM) > 0 {
+		kind = "certificate"
+	}
+	return &views.CredentialNotice{Kind: kind, Expires: dateOrUnknown(at), DaysLeft: int(left.Hours() / 24), Expired: left <= 0}
 }
 
 // render writes a templ component with the request's CSP nonce.

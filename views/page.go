@@ -2,7 +2,10 @@
 // structs of strings and numbers) and never call services: no auth, graph or store imports.
 package views
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // withErrorTitle marks the title of a page showing a form's errors: the first thing a screen
 // reader says, and the tab shows, is that something needs fixing.
@@ -20,6 +23,17 @@ type Page struct {
 	User      *User  // nil when nobody is signed in
 	CSRFToken string // for the sign-out form and every other form
 	Nav       []Link // the sections this person may open
+	// Credential, when set, warns signed-in people that the portal's own credential at Entra ID
+	// expires soon (or has): after that nobody can sign in.
+	Credential *CredentialNotice
+}
+
+// CredentialNotice is the banner about the portal's client secret or certificate.
+type CredentialNotice struct {
+	Kind     string // "secret" or "certificate"
+	Expires  When
+	DaysLeft int  // whole days left, 0 on the last day
+	Expired  bool // already past: sign-ins fail from now on
 }
 
 // User is the signed-in person as shown in the header.
@@ -297,4 +311,15 @@ type AuditDetail struct {
 	Checks []Check
 	// UploadHref is the result page of the renewal this record belongs to, while it is kept.
 	UploadHref string
+}
+
+// daysText is a number of days in words: "today", "1 day", "12 days".
+func daysText(n int) string {
+	switch {
+	case n <= 0:
+		return "less than a day"
+	case n == 1:
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
 }
