@@ -25,7 +25,7 @@ func TestWrongTokenAndExpiredFiles(t *testing.T) {
 	}
 
 	uploadForReview(t, ctx, p, abmSoon, "abm-admin@contoso.com", MustDownloadSample(t, p, asmToken+"/valid"))
-	MustDo(t, ctx, screenshot("23-review-another-tokens-file"))
+	MustDo(t, ctx, screenshot("24-review-another-tokens-file"))
 	if stopped := text(t, ctx, `[data-testid="stopped"]`); !strings.Contains(stopped, "This file is the server token for Contoso Schools ASM") {
 		t.Errorf("the ASM file is not named as Contoso Schools ASM's: %q", stopped)
 	}

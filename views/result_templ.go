@@ -571,7 +571,7 @@ func UploadResultPage(p Page, v UploadResult) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = actionButtons(v.Actions).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = actionButtons(v.Actions, v.Retry != nil).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
