@@ -225,14 +225,13 @@ func click[S chromedp.Selectable](tb testing.TB, ctx context.Context, sel S) {
 	}
 }
 
-// The uploader's journey, in three parts that run side by side, each on a portal of its own.
+// The uploader's journey, in four parts that run side by side, each on a portal of its own.
 
-// TestEveryPageAsHannahRenewing: the sandbox, sign-in, tokens, a form with errors, a review
-// with a warning and a decision missing, Intune busy and Try again, a renewal and a sync.
-func TestEveryPageAsHannahRenewing(t *testing.T) {
+// TestEveryPageAsHannahArriving: the sandbox, sign-in, tokens, a token and a form with errors.
+func TestEveryPageAsHannahArriving(t *testing.T) {
 	t.Parallel()
 	s := newSweep(t)
-	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=429:120")
+	p := MustStartPortal(t)
 	ctx := s.MustBrowser(t)
 
 	MustDo(t, ctx, chromedp.Navigate(p.URL+"/_sandbox/"), chromedp.WaitVisible(chromedp.CSS("body")))
@@ -255,8 +254,19 @@ func TestEveryPageAsHannahRenewing(t *testing.T) {
 		t.Errorf("the error summary does not have the focus (%q has)", focused)
 	}
 	s.check(t, ctx, "form with errors")
+	s.report(t)
+}
 
-	uploadForReview(t, ctx, p, abmSoon, "new-admin@contoso.com", valid)
+// TestEveryPageAsHannahRenewing: a review with a warning and a decision missing, Intune busy
+// and Try again, a renewal and a sync.
+func TestEveryPageAsHannahRenewing(t *testing.T) {
+	t.Parallel()
+	s := newSweep(t)
+	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=429:120")
+	ctx := s.MustBrowser(t)
+	signInAs(t, ctx, p, "hannah", "")
+
+	uploadForReview(t, ctx, p, abmSoon, "new-admin@contoso.com", MustDownloadSample(t, p, abmSoon+"/valid"))
 	s.check(t, ctx, "review with a warning to decide on")
 	submitWithoutRequired(t, ctx, "confirm-upload")
 	MustDo(t, ctx, chromedp.WaitVisible(chromedp.ID("decide-error")))
