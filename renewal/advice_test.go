@@ -85,7 +85,7 @@ func TestFileForNoTokenOfTheTenant(t *testing.T) {
 	if c.Verdict != renewal.Fail || c.Title != "Made for an MDM server this tenant does not hold" || c.For != nil {
 		t.Fatalf("recipient check %+v", c)
 	}
-	if !strings.Contains(c.Message, "Management Services → Contoso MDM → Download Token") || !strings.Contains(c.Message, "1 other tokens") && !strings.Contains(c.Message, "the 1 other") {
+	if !strings.Contains(c.Message, "Management Services → Contoso MDM → Download Token") || !strings.Contains(c.Message, "nor of the one other token Intune shows you") {
 		t.Errorf("message does not say where to download from or what was compared: %s", c.Message)
 	}
 	if !strings.HasPrefix(c.Conditional, "Only if this token's key was regenerated in Intune") || !c.PublicKeyLink {
@@ -286,5 +286,20 @@ func TestSyncWithAppleKeepsIntunesInterval(t *testing.T) {
 	r.intune.syncFn = func() (graph.CallInfo, error) { return graph.CallInfo{}, &graph.Error{Status: 409, Code: "Conflict"} }
 	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); !errors.As(err, &soon) || r.intune.syncs != 2 {
 		t.Errorf("Intune's own refusal: %v, %d calls", err, r.intune.syncs)
+	}
+}
+
+// A token whose key cannot be read may be the file's: the finding says so rather than that
+// the tenant holds no such server.
+func TestUnreadKeysAreSaid(t *testing.T) {
+	r := newRig(t)
+	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
+	r.intune.others = []otherToken{{setting: graph.OnboardingSetting{ID: "s2", TokenName: "Contoso Schools ASM"}}}
+	r.intune.otherKey = func(context.Context, string) (string, error) {
+		return "", &graph.Error{Status: 403, Code: "Forbidden"}
+	}
+	c := check(r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile), "recipient")
+	if c.Verdict != renewal.Fail || !strings.Contains(c.Message, "1 other token could not be read, so it may be for one of those") {
+		t.Errorf("recipient check %+v", c)
 	}
 }

@@ -145,8 +145,10 @@ func recipientCheck(report deptoken.Report, setting graph.OnboardingSetting, km 
 		case km.unread < 0:
 			c.Message += ", and the other tokens could not be listed to compare."
 		case km.unread > 0:
-			c.Message += fmt.Sprintf(" nor of the %d other tokens compared (%d could not be read).", km.compared, km.unread)
-		case km.compared > 0:
+			c.Message += fmt.Sprintf(" nor of %s compared (%s could not be read, so it may be for one of those).", otherTokens(km.compared), otherTokens(km.unread))
+		case km.compared == 1:
+			c.Message += " nor of the one other token Intune shows you."
+		case km.compared > 1:
 			c.Message += fmt.Sprintf(" nor of any of the %d other tokens Intune shows you.", km.compared)
 		default:
 			c.Message += "."
@@ -159,6 +161,13 @@ func recipientCheck(report deptoken.Report, setting graph.OnboardingSetting, km 
 		c.PublicKeyLink = true
 	}
 	return c
+}
+
+func otherTokens(n int) string {
+	if n == 1 {
+		return "1 other token"
+	}
+	return fmt.Sprintf("%d other tokens", n)
 }
 
 // duplicateCheck says what was found: the same file sent to this token minutes ago.
