@@ -30,13 +30,16 @@ const (
 	// ReminderSent: the watch delivered a reminder (success) or gave it up (failure). The
 	// connector is in Setting, the channel in Route; Reason holds kind, threshold and expiry.
 	ReminderSent EventType = "reminder.sent"
+	// SyncRequested: a person asked Intune to sync a token's devices with Apple. Written
+	// before Intune is called (no record, no sync); Graph's answer goes to the log.
+	SyncRequested EventType = "sync.requested"
 )
 
 // EventTypes lists every event type, in the order a person reads the flow.
 var EventTypes = []EventType{
 	SignInSucceeded, SignInRefused, AccessDenied, UploadReviewed, UploadIntent,
 	UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled, PublicKeyDownloaded, AuditExported,
-	ReminderSent,
+	ReminderSent, SyncRequested,
 }
 
 // Outcome is the AU-3 "outcome" of an event.

@@ -137,6 +137,8 @@ func eventWords(t audit.EventType) string {
 		return "Audit trail exported"
 	case audit.ReminderSent:
 		return "Reminder sent"
+	case audit.SyncRequested:
+		return "Sync with Apple asked for"
 	}
 	return string(t)
 }

@@ -303,3 +303,21 @@ func TestUnreadKeysAreSaid(t *testing.T) {
 		t.Errorf("recipient check %+v", c)
 	}
 }
+
+// A sync is a write to Intune in the person's name: recorded first, and not asked for when
+// the trail cannot record it.
+func TestSyncIsRecordedBeforeItIsAsked(t *testing.T) {
+	r, rec := newAuditedRig(t)
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
+		t.Fatalf("sync: %v, %d calls", err, r.intune.syncs)
+	}
+	if got := rec.seen(); len(got) == 0 || got[len(got)-1] != audit.SyncRequested {
+		t.Errorf("records %v", got)
+	}
+	r.clock.Advance(renewal.SyncInterval + time.Minute)
+	r.intune.setting.LastSyncTriggeredDateTime = time.Time{}
+	rec.refuse = func(e audit.EventType) bool { return e == audit.SyncRequested }
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); !errors.Is(err, audit.ErrUnavailable) || r.intune.syncs != 1 {
+		t.Errorf("with the trail refusing: %v, %d calls", err, r.intune.syncs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/depportal/depportal/audit"
 	"github.com/depportal/depportal/graph"
 )
 
@@ -39,7 +40,7 @@ func NextSync(st graph.OnboardingSetting, now time.Time) time.Time {
 }
 
 // SyncWithApple asks Intune to sync a token's devices with Apple now, with the person's own
-// sign-in. A sync asked for within Intune's 15 minutes is refused here without calling it,
+// sign-in, after recording that it was asked for (sync.requested; no record, no sync). A sync asked for within Intune's 15 minutes is refused here without calling it,
 // and Intune's own refusal (409) becomes the same error. A sync only reads from Apple: an
 // answer that does not tell whether it started (graph.ClassOutcomeUnknown) is harmless, and
 // returned as it is.
@@ -50,6 +51,12 @@ func (s *Service) SyncWithApple(ctx context.Context, sess Session, settingID str
 	}
 	if !NextSync(st, s.now()).IsZero() {
 		return &SyncTooSoonError{Last: st.LastSyncTriggeredDateTime}
+	}
+	// A write to Intune in the person's name: recorded before it is asked for.
+	e := sess.entry(audit.SyncRequested)
+	e.Setting = audit.Setting{ID: st.ID, Name: st.TokenName}
+	if _, err := s.audit.Append(ctx, e); err != nil {
+		return unrecorded(err)
 	}
 	_, err = s.intune.SyncWithApple(ctx, sess.Credentials, settingID)
 	if ge, ok := errors.AsType[*graph.Error](err); ok && ge.Status == http.StatusConflict {
