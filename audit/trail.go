@@ -80,6 +80,15 @@ var ErrClosed = errors.New("audit trail closed")
 // package that records before acting returns errors wrapping it, and the pages say so.
 var ErrUnavailable = errors.New("the audit trail cannot be written")
 
+// Unrecorded is the error of a step not taken because its record could not be written: err
+// (from any Auditor, the Trail or a test's) wrapped in ErrUnavailable unless it already is.
+func Unrecorded(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
 // New returns a Trail. It does not touch the database; Run starts the background work.
 func New(cfg Config) (*Trail, error) {
 	if cfg.Store == nil {

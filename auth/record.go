@@ -59,7 +59,7 @@ func (s *Sessions) Start(ctx context.Context, flow *SignIn, cb Callback) (Starte
 		}
 		if _, aerr := s.cfg.Audit.Append(ctx, e); aerr != nil {
 			// The refusal stands either way; the caller logs it with this error.
-			return Started{}, errors.Join(err, unrecorded(aerr))
+			return Started{}, errors.Join(err, audit.Unrecorded(aerr))
 		}
 	}
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Sessions) Start(ctx context.Context, flow *SignIn, cb Callback) (Starte
 	e := audit.Entry{Type: audit.SignInSucceeded, Actor: sess.Identity.Actor(), Client: cb.Client, RequestID: cb.RequestID,
 		Reason: reason}
 	if _, err := s.cfg.Audit.Append(ctx, e); err != nil {
-		err = unrecorded(err)
+		err = audit.Unrecorded(err)
 		if derr := s.Delete(context.WithoutCancel(ctx), sess.IDHash); derr != nil {
 			err = errors.Join(err, fmt.Errorf("and the unrecorded session could not be deleted: %w", derr))
 		}
@@ -110,15 +110,7 @@ func (s *Sessions) RecordDenied(ctx context.Context, d Denial) error {
 	}
 	if _, err := s.cfg.Audit.Append(ctx, audit.Entry{Type: audit.AccessDenied, Actor: d.Session.Identity.Actor(),
 		Client: d.Client, RequestID: d.RequestID, Route: d.Route, Reason: d.Reason}); err != nil {
-		return unrecorded(err)
+		return audit.Unrecorded(err)
 	}
 	return nil
-}
-
-// unrecorded wraps audit.ErrUnavailable around whatever the Auditor returned.
-func unrecorded(err error) error {
-	if errors.Is(err, audit.ErrUnavailable) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
 }

@@ -259,7 +259,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		if rerr := s.store.ReleasePendingUpload(work, id, sealed); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("release pending upload: %w", rerr))
 		}
-		return p, unrecorded(err)
+		return p, audit.Unrecorded(err)
 	}
 	p.IntentSeq = rec.Seq
 	res := UploadResult{Outcome: Sending, SentAt: p.ConsumedAt, IntentSeq: rec.Seq, RetryOf: p.Result.RetryOf}

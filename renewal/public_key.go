@@ -49,7 +49,7 @@ func (s *Service) PublicKey(ctx context.Context, sess Session, settingID string)
 	e := sess.entry(audit.PublicKeyDownloaded)
 	e.Setting = audit.Setting{ID: st.ID, Name: st.TokenName}
 	if _, err := s.audit.Append(ctx, e); err != nil {
-		return PublicKeyFile{}, unrecorded(err)
+		return PublicKeyFile{}, audit.Unrecorded(err)
 	}
 	name := unsafeFileChars.ReplaceAllString(st.TokenName, "_")
 	if name == "" {

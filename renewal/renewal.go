@@ -376,15 +376,6 @@ func (s Session) entry(t audit.EventType) audit.Entry {
 // ErrTooManyPending: the session already has MaxPendingPerSession checked files waiting.
 var ErrTooManyPending = fmt.Errorf("more than %d checked files waiting in one session", MaxPendingPerSession)
 
-// unrecorded is the error of a step not taken because its audit record could not be written:
-// it wraps audit.ErrUnavailable whatever the Auditor returned.
-func unrecorded(err error) error {
-	if errors.Is(err, audit.ErrUnavailable) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
-}
-
 // Prepare checks the upload and, when no check fails, keeps it as a pending upload. Graph
 // errors (the setting or its key could not be read) are returned as they are.
 func (s *Service) Prepare(ctx context.Context, sess Session, req Request) (Review, error) {
@@ -522,7 +513,7 @@ func (s *Service) recordReview(ctx context.Context, sess Session, rv Review, fil
 		e.Verdicts = append(e.Verdicts, audit.Verdict{Check: c.Name, Result: audit.Result(c.Verdict), Message: c.Message})
 	}
 	if _, err := s.audit.Append(ctx, e); err != nil {
-		return unrecorded(err)
+		return audit.Unrecorded(err)
 	}
 	return nil
 }

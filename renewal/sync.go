@@ -56,7 +56,7 @@ func (s *Service) SyncWithApple(ctx context.Context, sess Session, settingID str
 	e := sess.entry(audit.SyncRequested)
 	e.Setting = audit.Setting{ID: st.ID, Name: st.TokenName}
 	if _, err := s.audit.Append(ctx, e); err != nil {
-		return unrecorded(err)
+		return audit.Unrecorded(err)
 	}
 	_, err = s.intune.SyncWithApple(ctx, sess.Credentials, settingID)
 	if ge, ok := errors.AsType[*graph.Error](err); ok && ge.Status == http.StatusConflict {
