@@ -92,6 +92,8 @@ type App struct {
 	// credential is the portal's own credential at Entra ID and when it expires (app/credential.go).
 	credential clientCredential
 	now        func() time.Time
+	// closeIdle closes the idle connections of every HTTP client the app calls out with.
+	closeIdle func()
 }
 
 // New builds every component from cfg. In sandbox mode the embedded tenant is made first and
@@ -194,6 +196,14 @@ func (a *App) build(opts Options) error {
 		return err
 	}
 	a.signIn, a.sessions, a.trail, a.renewals = signIn, sessions, trail, renewals
+	a.closeIdle = func() {
+		intune.CloseIdleConnections()
+		// Sign-in, the watch's credential and its channels use these unless a test gave its own.
+		http.DefaultClient.CloseIdleConnections()
+		if opts.SignInHTTPClient != nil {
+			opts.SignInHTTPClient.CloseIdleConnections()
+		}
+	}
 	if err := a.buildWatch(opts, intune); err != nil {
 		return err
 	}
@@ -267,7 +277,24 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		a.logger.Info("shutting down")
 		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
+		// Connections this app dialled (in the sandbox, to its own server) and never used
+		// would hold Shutdown for five seconds before the server counts them idle: close
+		// them, again while requests in flight finish.
+		closing := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				a.closeIdle()
+				select {
+				case <-closing:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
 		err := srv.Shutdown(shut)
+		close(closing)
 		stopLoops()
 		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)

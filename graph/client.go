@@ -101,6 +101,11 @@ type Client struct {
 	rand      func() float64
 }
 
+// CloseIdleConnections closes the connections kept for the next call. The portal calls it
+// when it shuts down: a connection dialled but never used keeps a server (the sandbox's, in
+// the same process) waiting five seconds before it counts as idle.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 // CallInfo describes the last attempt of a Graph call: what the result page and the audit
 // trail show, and what Microsoft support asks for.
 type CallInfo struct {
