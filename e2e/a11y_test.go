@@ -55,42 +55,11 @@ func newSweep(tb testing.TB) *sweep {
 	return &sweep{axe: testkit.MustAxe(tb), violations: map[look][]string{}, overflow: map[int][]string{}}
 }
 
-// One Chromium serves every sweep, each in a browser context of its own (its own cookies, as
-// separate browsers would have): starting a browser per test costs more than the checks.
-var (
-	sweepBrowserOnce sync.Once
-	sweepBrowser     context.Context
-	sweepBrowserErr  error
-)
-
-// MustSweepBrowser is a fresh browser context in the shared Chromium, with axe-core loaded
-// into every page it opens (the sweep's s.axe).
+// MustBrowser is a fresh browser context in the shared Chromium, with axe-core loaded into
+// every page it opens (the sweep's s.axe).
 func (s *sweep) MustBrowser(tb testing.TB) context.Context {
 	tb.Helper()
-	path := testkit.MustChromium(tb)
-	sweepBrowserOnce.Do(func() {
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			chromedp.UserDataDir(filepath.Join(os.TempDir(), fmt.Sprintf("depportal-e2e-sweep-%d", os.Getpid()))),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("no-first-run", true),
-			chromedp.WindowSize(1280, 900),
-		)
-		// Never cancelled: the browser lives as long as the test binary, and the kernel ends
-		// it with the binary (chromedp's Pdeathsig on Linux).
-		alloc, _ := chromedp.NewExecAllocator(context.Background(), opts...)
-		sweepBrowser, _ = chromedp.NewContext(alloc)
-		sweepBrowserErr = chromedp.Do(sweepBrowser)
-	})
-	if sweepBrowserErr != nil {
-		tb.Fatalf("start Chromium at %s: %v", path, sweepBrowserErr)
-	}
-	ctx, cancel := chromedp.NewContext(sweepBrowser, chromedp.WithNewBrowserContext())
-	tb.Cleanup(cancel)
+	ctx := MustBrowser(tb)
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: s.axe}); err != nil {
 		tb.Fatalf("load axe-core into the browser: %v", err)
 	}

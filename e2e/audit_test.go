@@ -8,6 +8,7 @@ import (
 )
 
 func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 
 	// Hannah renews a token.

@@ -12,6 +12,7 @@ import (
 // claims challenge. She goes through the provider's sign-in (asked for the claims) and comes
 // back to the review of the same file, confirms again, and the token is renewed.
 func TestClaimsChallengeDuringConfirmation(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=claims")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

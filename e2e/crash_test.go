@@ -121,6 +121,7 @@ func (h *httpPerson) renew(settingID, fileName string, file []byte) error {
 // stream in, 20 times. Afterwards the chain must verify, and every upload the Intune simulator
 // received must have its intent record: none reached "Intune" unrecorded.
 func TestCrashesLoseNoAuditRecord(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	const rounds = 20
 	var sent atomic.Int64

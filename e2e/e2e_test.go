@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 
 var (
 	binaryPath string // built once in TestMain
-	outDir     string // screenshots land here
+	outDir     string // screenshots land here (DEPPORTAL_E2E_OUT); none when empty
 )
 
 func TestMain(m *testing.M) {
@@ -43,13 +44,13 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build depportal:", err)
 		return 1
 	}
-	outDir = os.Getenv("DEPPORTAL_E2E_OUT")
-	if outDir == "" {
-		outDir, _ = filepath.Abs("out")
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// Screenshots cost a full-page layout and a PNG each (half a second of a busy machine):
+	// taken only when asked for, to refresh the README's pictures or to look at a run.
+	if outDir = os.Getenv("DEPPORTAL_E2E_OUT"); outDir != "" {
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	return m.Run()
 }
@@ -148,37 +149,57 @@ func MustStartPortal(tb testing.TB, env ...string) *portal {
 	return p
 }
 
-// MustBrowser starts a headless Chromium with its own profile (its own cookies).
+// One Chromium serves every test, each browser in a browser context of its own (its own
+// cookies and storage, as separate browsers would have): starting Chromium costs more than
+// most tests' steps, and on two cores a dozen Chromiums side by side starve the portals.
+var (
+	chromiumOnce sync.Once
+	chromium     context.Context
+	chromiumErr  error
+)
+
+// MustBrowser is a fresh browser context (its own cookies) in the shared headless Chromium.
 func MustBrowser(tb testing.TB) context.Context {
 	tb.Helper()
 	path := testkit.MustChromium(tb)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	tb.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	// The first call starts the browser; it must not carry a timeout (that would end the
-	// browser), so each later step gets its own.
+	chromiumOnce.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.UserDataDir(filepath.Join(os.TempDir(), fmt.Sprintf("depportal-e2e-chromium-%d", os.Getpid()))),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("no-first-run", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		// Never cancelled: the browser lives as long as the test binary, and the kernel ends
+		// it with the binary (chromedp's Pdeathsig on Linux). The first call starts it and
+		// must not carry a timeout (that would end the browser).
+		alloc, _ := chromedp.NewExecAllocator(context.Background(), opts...)
+		chromium, _ = chromedp.NewContext(alloc)
+		chromiumErr = chromedp.Do(chromium)
+	})
+	if chromiumErr != nil {
+		tb.Fatalf("start Chromium at %s: %v", path, chromiumErr)
+	}
+	ctx, cancel := chromedp.NewContext(chromium, chromedp.WithNewBrowserContext())
+	tb.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start Chromium at %s: %v", path, err)
+		tb.Fatalf("open a browser context: %v", err)
 	}
 	return ctx
 }
 
 const stepTimeout = 30 * time.Second
 
-// screenshot saves the whole page as outDir/name.png.
+// screenshot saves the whole page as outDir/name.png, when DEPPORTAL_E2E_OUT asks for them.
 func screenshot(name string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if outDir == "" {
+			return nil
+		}
 		png, err := chromedp.FullScreenshot(100)(ctx, t) // quality 100 means PNG
 		if err != nil {
 			return err
@@ -231,6 +252,7 @@ func signInAs(tb testing.TB, ctx context.Context, p *portal, persona, shot strin
 }
 
 func TestHannahSignsInAndOut(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "01-sandbox-sign-in")
@@ -263,6 +285,7 @@ func TestHannahSignsInAndOut(t *testing.T) {
 }
 
 func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -274,6 +297,7 @@ func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
 }
 
 func TestEveFromAnotherTenantIsRefused(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "eve", "")

@@ -33,6 +33,7 @@ func MustProviderSession(tb testing.TB, p *portal) (sid, loginHint string) {
 // Una is not assigned to the app, which requires assignment: Entra refuses her and she is told
 // whom to ask, with Entra's error for the ticket.
 func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "una", "")
@@ -46,6 +47,7 @@ func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
 
 // Gus, a B2B guest holding the uploader role here, signs in and sees the tokens.
 func TestGusGuestIsAdmitted(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "gus", "")
@@ -62,6 +64,7 @@ func TestGusGuestIsAdmitted(t *testing.T) {
 // the portal's. Made from another browser context, with no cookies at all, it ends Hannah's
 // session in hers.
 func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	hannah := MustBrowser(t)
 	signInAs(t, hannah, p, "hannah", "")
@@ -81,6 +84,7 @@ func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
 // browser to the end-session endpoint): the provider calls the portal's front-channel logout
 // URL, and the portal session ends too.
 func TestSigningOutOfEntraEndsThePortalSession(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

@@ -54,6 +54,7 @@ func uploadForReview(tb testing.TB, ctx context.Context, p *portal, settingID, a
 }
 
 func TestHannahRenewsAToken(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -85,6 +86,7 @@ func TestHannahRenewsAToken(t *testing.T) {
 }
 
 func TestPreflightStopsWrongFiles(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -107,6 +109,7 @@ func TestPreflightStopsWrongFiles(t *testing.T) {
 }
 
 func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -128,6 +131,7 @@ func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
 }
 
 func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -153,6 +157,7 @@ func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 }
 
 func TestNoraCannotReachTheForm(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -166,6 +171,7 @@ func TestNoraCannotReachTheForm(t *testing.T) {
 }
 
 func TestSandboxHomeOffersTheSamples(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	MustDo(t, ctx, chromedp.Navigate(p.URL+"/_sandbox/"), chromedp.WaitVisible(chromedp.CSS("main, body")), screenshot("00-sandbox-home"))

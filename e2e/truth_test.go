@@ -61,6 +61,7 @@ func uploadPageState(tb testing.TB, ctx context.Context) string {
 // and double click with JavaScript off while Intune takes 2 s. Every page says what happened,
 // none advises a new download, and Intune gets exactly one upload per confirmation.
 func TestRenewalPagesTellTheTruth(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=latency:2s*always")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -141,6 +142,7 @@ func TestRenewalPagesTellTheTruth(t *testing.T) {
 // TestLostAnswerIsReconciled: Intune applies the token and its gateway answers 504. The page
 // says the renewal worked, because reading the token back proves it.
 func TestLostAnswerIsReconciled(t *testing.T) {
+	t.Parallel()
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=504applied")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
