@@ -100,6 +100,7 @@ func MustServe(tb testing.TB, env map[string]string) (string, func() error, *syn
 }
 
 func TestServeSandboxStartsAndStops(t *testing.T) {
+	t.Parallel()
 	base, stop, out := MustServe(t, nil)
 	if !strings.HasPrefix(base, "http://localhost:") {
 		t.Errorf("sandbox URL = %s", base)
@@ -131,6 +132,7 @@ func TestServeSandboxStartsAndStops(t *testing.T) {
 }
 
 func TestSandboxKeepsItsKeysAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, stop, _ := MustServe(t, map[string]string{"DEPPORTAL_DATA_DIR": dir})
 	stop()
@@ -143,6 +145,7 @@ func TestSandboxKeepsItsKeysAcrossRestarts(t *testing.T) {
 }
 
 func TestPartialTenantRefusesToStart(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"ENTRA_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "DEPPORTAL_LISTEN": "127.0.0.1:0"}
 	err := run(context.Background(), []string{"depportal", "serve"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
 	var cerr *config.Error
@@ -157,6 +160,7 @@ func TestPartialTenantRefusesToStart(t *testing.T) {
 }
 
 func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"depportal", "--help"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -172,6 +176,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"depportal", "--version"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -182,6 +187,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestUnknownCommandIsUsageError(t *testing.T) {
+	t.Parallel()
 	var errOut bytes.Buffer
 	err := run(context.Background(), []string{"depportal", "frobnicate"}, nil, nil, io.Discard, &errOut)
 	var ue usageError
@@ -200,6 +206,7 @@ func mustRead(tb testing.TB, path string) string {
 }
 
 func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	t.Parallel()
 	readme := mustRead(t, "README.md")
 	if !strings.HasPrefix(readme, "# depportal\n\n```sh\ngo run .") {
 		t.Error("README must open with the two commands, go run . first")
@@ -212,6 +219,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 }
 
 func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
 	base, stop, _ := MustServe(t, nil)
 	port := base[strings.LastIndex(base, ":")+1:]
 	env := map[string]string{"DEPPORTAL_LISTEN": "127.0.0.1:" + port}
@@ -226,6 +234,7 @@ func TestHealthcheckCommand(t *testing.T) {
 }
 
 func TestAuditCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := map[string]string{"DEPPORTAL_DATA_DIR": dir}
 	getenv := func(k string) string { return env[k] }
@@ -326,6 +335,7 @@ func TestAuditCommands(t *testing.T) {
 // after the last records are deleted together with every checkpoint in the database, verify
 // alone passes, and verify --witness catches it.
 func TestWitnessCatchesACutTail(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	witness := filepath.Join(t.TempDir(), "witness.jsonl")
 	env := map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_AUDIT_WITNESS": witness}

@@ -34,6 +34,7 @@ func MustDecodeJSON(tb testing.TB, s string) map[string]any {
 }
 
 func TestTokenInspectText(t *testing.T) {
+	t.Parallel()
 	out, errOut := MustRunTokenInspect(t, 0, appleToken)
 	for _, want := range []string{
 		"Apple server token",
@@ -54,6 +55,7 @@ func TestTokenInspectText(t *testing.T) {
 }
 
 func TestTokenInspectJSON(t *testing.T) {
+	t.Parallel()
 	out, _ := MustRunTokenInspect(t, 0, "--json", appleToken)
 	m := MustDecodeJSON(t, out)
 	for _, k := range []string{"fileName", "sha256", "size", "format", "contentType", "recipients",
@@ -78,6 +80,7 @@ func TestTokenInspectJSON(t *testing.T) {
 }
 
 func TestTokenInspectCert(t *testing.T) {
+	t.Parallel()
 	for _, cert := range []string{
 		filepath.Join(tokenCerts, "intune-a.crt"),
 		filepath.Join(tokenFixtures, "intune-public-key-oneline.txt"),
@@ -97,6 +100,7 @@ func TestTokenInspectCert(t *testing.T) {
 }
 
 func TestTokenInspectCertMismatch(t *testing.T) {
+	t.Parallel()
 	rekeyed := filepath.Join(tokenCerts, "intune-a-rekeyed.crt")
 	out, errOut := MustRunTokenInspect(t, 1, "--json", "--cert", rekeyed, appleToken)
 	if m := MustDecodeJSON(t, out); m["matchesCertificate"] != false {
@@ -112,6 +116,7 @@ func TestTokenInspectCertMismatch(t *testing.T) {
 }
 
 func TestTokenInspectWrongFiles(t *testing.T) {
+	t.Parallel()
 	for file, want := range map[string]string{
 		"Contoso_Apps_and_Books.vpptoken": "Apps and Books",
 		"apns-private-key.pem":            "NOT stored or logged",
@@ -130,6 +135,7 @@ func TestTokenInspectWrongFiles(t *testing.T) {
 }
 
 func TestTokenInspectUsage(t *testing.T) {
+	t.Parallel()
 	cases := map[string][]string{
 		"no file":          {},
 		"two files":        {appleToken, appleToken},
@@ -151,6 +157,7 @@ func TestTokenInspectUsage(t *testing.T) {
 }
 
 func TestTokenInspectFlagsAfterFile(t *testing.T) {
+	t.Parallel()
 	out, _ := MustRunTokenInspect(t, 0, appleToken, "--json")
 	MustDecodeJSON(t, out)
 	MustRunTokenInspect(t, 0, "--", appleToken)

@@ -98,6 +98,7 @@ func watchEnv(extra map[string]string) func(string) string {
 const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func TestWatchTestCommand(t *testing.T) {
+	t.Parallel()
 	teams, teamsGot := MustReceiver(t, http.StatusAccepted)
 	hook, hookGot := MustReceiver(t, http.StatusOK)
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -198,6 +199,7 @@ func MustValidTeamsCard(tb testing.TB, body []byte) {
 }
 
 func TestWatchTestWithoutChannels(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"depportal", "watch", "test"}, watchEnv(nil), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no reminder channel is configured") {
 		t.Errorf("err = %v", err)
@@ -205,6 +207,7 @@ func TestWatchTestWithoutChannels(t *testing.T) {
 }
 
 func TestWatchOnceNeedsTheWatch(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"depportal", "watch", "once"}, watchEnv(nil), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "DEPPORTAL_WATCH_CLIENT_ID") {
 		t.Errorf("err = %v", err)
@@ -212,6 +215,7 @@ func TestWatchOnceNeedsTheWatch(t *testing.T) {
 }
 
 func TestPrintConnectors(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	cs := []watch.Connector{{Kind: watch.ADE, ID: "a", Name: "Contoso ABM", ExpiresAt: now.Add(9 * 24 * time.Hour), AppleID: "abm@contoso.com"},
 		{Kind: watch.VPP, ID: "v", Name: "Contoso Apps"}}

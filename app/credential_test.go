@@ -14,6 +14,7 @@ import (
 // The log warns of the client credential's end from 30 days before, says when it has ended,
 // and is quiet before and when the end is not known.
 func TestWatchCredentialLogs(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2027, 2, 1, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	for _, c := range []struct {
@@ -40,6 +41,7 @@ func TestWatchCredentialLogs(t *testing.T) {
 }
 
 func TestCredentialOf(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
 	if got := credentialOf(config.Config{ClientSecretExpires: at}, nil); got.Kind != "secret" || !got.At.Equal(at) {
 		t.Errorf("secret: %+v", got)

@@ -85,6 +85,7 @@ func summaries(msgs []sandbox.OutboxMessage, channel string) []string {
 // expired ADE tokens and the 20-day VPP token, through the real channel code. A restart on
 // the same data sends none again.
 func TestSandboxWatchRemindsWithNobodySignedIn(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := MustStartSandbox(t, dir)
 	outbox := p.app.Tenant().Outbox

@@ -39,6 +39,7 @@ func MustClientCertificate(tb testing.TB) ([]byte, *x509.Certificate) {
 }
 
 func TestCertificateCredentials(t *testing.T) {
+	t.Parallel()
 	bundle, cert := MustClientCertificate(t)
 	cc, err := auth.ParseClientCertificate(bundle)
 	if err != nil {
@@ -63,6 +64,7 @@ func TestCertificateCredentials(t *testing.T) {
 }
 
 func TestCertificateNotRegisteredIsRefused(t *testing.T) {
+	t.Parallel()
 	bundle, _ := MustClientCertificate(t)
 	_, registered := MustClientCertificate(t)
 	cc, err := auth.ParseClientCertificate(bundle)
@@ -80,6 +82,7 @@ func TestCertificateNotRegisteredIsRefused(t *testing.T) {
 }
 
 func TestParseClientCertificateNeedsTheKey(t *testing.T) {
+	t.Parallel()
 	bundle, cert := MustClientCertificate(t)
 	certOnly := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 	if _, err := auth.ParseClientCertificate(certOnly); err == nil {
@@ -93,6 +96,7 @@ func TestParseClientCertificateNeedsTheKey(t *testing.T) {
 // The assertion's header, read as Entra ID reads it: PS256 (an RS256 assertion fails to
 // parse here), typ JWT, and the certificate's SHA-256 thumbprint in x5t#S256.
 func TestAssertionHeaderIsPS256WithX5tS256(t *testing.T) {
+	t.Parallel()
 	bundle, cert := MustClientCertificate(t)
 	cc, err := auth.ParseClientCertificate(bundle)
 	if err != nil {

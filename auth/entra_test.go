@@ -18,6 +18,7 @@ import (
 // Every sign-in declares the cp1 client capability; one answering a claims challenge asks
 // for the challenge's claims too, merged with it.
 func TestAuthorizeRequestDeclaresCP1AndCarriesTheChallenge(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	claimsOf := func(authURL string) map[string]any {
 		t.Helper()
@@ -57,6 +58,7 @@ func TestAuthorizeRequestDeclaresCP1AndCarriesTheChallenge(t *testing.T) {
 
 // The capability goes with refreshes too: Entra echoes xms_cc only to a request that declares it.
 func TestRefreshDeclaresCP1(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	_, sess := MustSession(t, r)
 	r.clock.Advance(59 * time.Minute)
@@ -71,6 +73,7 @@ func TestRefreshDeclaresCP1(t *testing.T) {
 // A B2B guest (tid = this tenant, acct 1, idp his home) is admitted on his roles, and the trail
 // says he is a guest; a member is not called one.
 func TestGuestIsRecordedAsAGuest(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct {
 		claims map[string]any
 		guest  bool
@@ -107,6 +110,7 @@ func TestGuestIsRecordedAsAGuest(t *testing.T) {
 
 // Front-channel logout ends the sessions of the provider's sid, when iss is the provider's.
 func TestEndProviderSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.op.withClaims(func(m map[string]any) { m["sid"] = "sid-1"; m["login_hint"] = "O.hint" })
 	raw, sess := MustSession(t, r)

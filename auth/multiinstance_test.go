@@ -15,6 +15,7 @@ import (
 // locks) get a 401 for the same session at once. Only one may redeem the rotating refresh
 // token; the other must pick up the new one instead of ending the session.
 func TestTwoInstancesRefreshOnce(t *testing.T) {
+	t.Parallel()
 	first, url := testkit.MustPostgres(t)
 	second, err := store.Open(context.Background(), url)
 	if err != nil {

@@ -96,6 +96,7 @@ func failures(tb testing.TB, errs []error) int {
 // TestFreshTokensNeedNoLock: a fresh access token is read and handed out without taking any
 // lock, so many sessions asking at once (more than the pool has connections) all get theirs.
 func TestFreshTokensNeedNoLock(t *testing.T) {
+	t.Parallel()
 	r := MustPostgresRig(t)
 	sessions, _ := MustSessions(t, r, manySessions, r.clock.Now().Add(time.Hour))
 
@@ -117,6 +118,7 @@ func TestFreshTokensNeedNoLock(t *testing.T) {
 // TestExpiredTokensRefreshConcurrently: every session's access token has expired, so every call
 // refreshes; each refresh needs one connection only, and each saves its rotated refresh token.
 func TestExpiredTokensRefreshConcurrently(t *testing.T) {
+	t.Parallel()
 	r := MustPostgresRig(t)
 	sessions, seeds := MustSessions(t, r, manySessions, r.clock.Now().Add(-time.Minute))
 

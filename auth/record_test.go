@@ -64,6 +64,7 @@ func (r *rig) callback(tb testing.TB, binding string) auth.Callback {
 }
 
 func TestStartRecordsTheSignInBeforeTheSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	sessions, rec := MustRecordingSessions(t, r)
 	started, err := sessions.Start(context.Background(), r.signIn, r.callback(t, "b"))
@@ -83,6 +84,7 @@ func TestStartRecordsTheSignInBeforeTheSession(t *testing.T) {
 }
 
 func TestNoRecordNoSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	sessions, rec := MustRecordingSessions(t, r)
 	rec.refuse = true
@@ -100,6 +102,7 @@ func TestNoRecordNoSession(t *testing.T) {
 // Only a refusal on a sign-in this browser started becomes a record, and it keeps the error
 // code and the AADSTS number, never the description's free text.
 func TestOnlyRealRefusalsAreRecorded(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	sessions, rec := MustRecordingSessions(t, r)
 	for i := range 50 {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRefusalKinds(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		err  auth.SignInError
 		want auth.Refusal
@@ -39,6 +40,7 @@ func TestRefusalKinds(t *testing.T) {
 
 // Entra's identifiers of a refusal reach the page; the rest of error_description does not.
 func TestProviderErrorKeepsEntrasSupportIDs(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	authURL, err := r.signIn.Begin(context.Background(), "b", "/")
 	if err != nil {
@@ -59,6 +61,7 @@ func TestProviderErrorKeepsEntrasSupportIDs(t *testing.T) {
 // Entra refusing the portal's own secret, at the code exchange and at a refresh: the
 // operators' matter, with its AADSTS number.
 func TestClientCredentialRefused(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	done := MustLogin(t, r)
 	_, sess, err := r.sessions.Create(context.Background(), done.Identity, done.Token)

@@ -5,6 +5,7 @@ import "testing"
 // Cases after oauth2-proxy's redirect validator tests: everything a browser could resolve to
 // another origin falls back to "/".
 func TestSafeReturnTo(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"/", "/"},
 		{"/settings/abc", "/settings/abc"},

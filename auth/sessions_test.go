@@ -23,6 +23,7 @@ func MustSession(tb testing.TB, r *rig) (string, auth.Session) {
 }
 
 func TestEverySignInGetsANewSessionID(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	raw1, s1 := MustSession(t, r)
 	raw2, s2 := MustSession(t, r)
@@ -38,6 +39,7 @@ func TestEverySignInGetsANewSessionID(t *testing.T) {
 }
 
 func TestSessionStoreHoldsNoClearToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	done := MustLogin(t, r)
 	if _, _, err := r.sessions.Create(context.Background(), done.Identity, done.Token); err != nil {
@@ -55,6 +57,7 @@ func TestSessionStoreHoldsNoClearToken(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	raw, _ := MustSession(t, r)
 	ctx := context.Background()
@@ -77,6 +80,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestAbsoluteTimeout(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	raw, _ := MustSession(t, r)
 	ctx := context.Background()
@@ -93,6 +97,7 @@ func TestAbsoluteTimeout(t *testing.T) {
 }
 
 func TestDeletedSessionNoLongerWorks(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	raw, sess := MustSession(t, r)
 	ctx := context.Background()
@@ -105,6 +110,7 @@ func TestDeletedSessionNoLongerWorks(t *testing.T) {
 }
 
 func TestUnknownCookieIsNoSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	for _, raw := range []string{"", "made-up", strings.Repeat("a", 500)} {
 		if _, err := r.sessions.Load(context.Background(), raw); !errors.Is(err, auth.ErrNoSession) {
@@ -114,6 +120,7 @@ func TestUnknownCookieIsNoSession(t *testing.T) {
 }
 
 func TestCSRFToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	_, s1 := MustSession(t, r)
 	_, s2 := MustSession(t, r)
@@ -126,6 +133,7 @@ func TestCSRFToken(t *testing.T) {
 }
 
 func TestCookieAttributes(t *testing.T) {
+	t.Parallel()
 	for _, secure := range []bool{false, true} {
 		s, err := auth.NewSessions(auth.SessionConfig{IdleTimeout: time.Minute, AbsoluteTimeout: time.Hour, SecureCookies: secure}, nil, sessionKey, nil)
 		if err != nil {
@@ -149,6 +157,7 @@ func TestCookieAttributes(t *testing.T) {
 }
 
 func TestDelegatedTokenRefreshesAndPersistsRotation(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	_, sess := MustSession(t, r)
@@ -180,6 +189,7 @@ func TestDelegatedTokenRefreshesAndPersistsRotation(t *testing.T) {
 }
 
 func TestForcedRefreshAfter401(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	_, sess := MustSession(t, r)
@@ -208,6 +218,7 @@ func TestForcedRefreshAfter401(t *testing.T) {
 }
 
 func TestRevokedGrantEndsSession(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
 	raw, sess := MustSession(t, r)
@@ -224,6 +235,7 @@ func TestRevokedGrantEndsSession(t *testing.T) {
 }
 
 func TestSweepRemovesExpired(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	MustSession(t, r)
 	r.signIn.Begin(context.Background(), "b", "/")
@@ -240,6 +252,7 @@ func TestSweepRemovesExpired(t *testing.T) {
 // A refresh names the same scopes as the sign-in: Entra answers for one resource per token,
 // and the v2.0 endpoint reads which from scope.
 func TestRefreshSendsTheSignInScopes(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	done := MustLogin(t, r)
 	_, sess, err := r.sessions.Create(context.Background(), done.Identity, done.Token)

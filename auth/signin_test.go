@@ -12,6 +12,7 @@ import (
 )
 
 func TestLoginSucceeds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	done := MustLogin(t, r)
 	id := done.Identity
@@ -30,6 +31,7 @@ func TestLoginSucceeds(t *testing.T) {
 }
 
 func TestAuthorizeRequestUsesPKCEAndNonce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	authURL, err := r.signIn.Begin(context.Background(), "b", "/")
 	if err != nil {
@@ -55,6 +57,7 @@ func TestAuthorizeRequestUsesPKCEAndNonce(t *testing.T) {
 // The relying-party negative tests, after the OpenID Foundation's RP certification cases:
 // each bad ID token is refused with its own reason.
 func TestIDTokenRejected(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		setup  func(op *testOP)
@@ -110,6 +113,7 @@ func TestIDTokenRejected(t *testing.T) {
 }
 
 func TestMultipleAudiencesWithOurAzpAccepted(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.op.withClaims(func(c map[string]any) {
 		c["aud"] = []string{testClient, "https://graph.microsoft.com"}
@@ -128,6 +132,7 @@ func reasonOf(t *testing.T, err error) auth.Reason {
 }
 
 func TestStateChecks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRig(t)
 	authURL, err := r.signIn.Begin(ctx, "binding", "/")
@@ -154,6 +159,7 @@ func TestStateChecks(t *testing.T) {
 }
 
 func TestStateFromAnotherBrowserRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRig(t)
 	authURL, _ := r.signIn.Begin(ctx, "victim-browser", "/")
@@ -165,6 +171,7 @@ func TestStateFromAnotherBrowserRefused(t *testing.T) {
 }
 
 func TestLoginTransactionExpires(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newRig(t)
 	authURL, _ := r.signIn.Begin(ctx, "b", "/")
@@ -177,6 +184,7 @@ func TestLoginTransactionExpires(t *testing.T) {
 }
 
 func TestCodeWithoutVerifierRefused(t *testing.T) {
+	t.Parallel()
 	// The relying party always sends its verifier; a code presented without one (what an
 	// attacker holding only a stolen code would do) must not be redeemable.
 	r := newRig(t)
@@ -196,6 +204,7 @@ func TestCodeWithoutVerifierRefused(t *testing.T) {
 }
 
 func TestProviderErrorReported(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	authURL, err := r.signIn.Begin(context.Background(), "b", "/")
 	if err != nil {
@@ -216,6 +225,7 @@ func TestProviderErrorReported(t *testing.T) {
 // A provider "error" that does not belong to a sign-in this browser started is anyone's
 // forgery: refused before it is looked at, and not a transaction worth recording.
 func TestProviderErrorWithoutTransactionIsNotTrusted(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	authURL, _ := r.signIn.Begin(context.Background(), "victim", "/")
 	u, _ := url.Parse(authURL)
@@ -233,6 +243,7 @@ func TestProviderErrorWithoutTransactionIsNotTrusted(t *testing.T) {
 }
 
 func TestUnreachableProviderIsUnavailable(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.op.srv.Close()
 	_, err := r.signIn.Begin(context.Background(), "b", "/")
@@ -245,6 +256,7 @@ func TestUnreachableProviderIsUnavailable(t *testing.T) {
 }
 
 func TestEndSessionURL(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	if err := r.signIn.Discover(context.Background()); err != nil {
 		t.Fatal(err)

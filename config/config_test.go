@@ -62,6 +62,7 @@ func MustFail(tb testing.TB, m map[string]string) []string {
 }
 
 func TestSandboxWhenNothingSet(t *testing.T) {
+	t.Parallel()
 	c := MustLoad(t, nil)
 	if c.Mode != ModeSandbox {
 		t.Fatalf("mode = %s, want sandbox", c.Mode)
@@ -81,6 +82,7 @@ func TestSandboxWhenNothingSet(t *testing.T) {
 }
 
 func TestSandboxPublicURLFollowsListenPort(t *testing.T) {
+	t.Parallel()
 	c := MustLoad(t, map[string]string{"DEPPORTAL_LISTEN": "127.0.0.1:9191"})
 	if got := c.PublicURL.String(); got != "http://localhost:9191" {
 		t.Errorf("public URL = %s", got)
@@ -92,6 +94,7 @@ func TestSandboxPublicURLFollowsListenPort(t *testing.T) {
 }
 
 func TestTenantComplete(t *testing.T) {
+	t.Parallel()
 	c := MustLoad(t, tenantEnv())
 	if c.Mode != ModeTenant {
 		t.Fatalf("mode = %s", c.Mode)
@@ -114,6 +117,7 @@ func TestTenantComplete(t *testing.T) {
 }
 
 func TestGraphScopeFollowsNationalCloud(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["GRAPH_BASE_URL"] = "https://graph.microsoft.us/beta"
 	m["ENTRA_AUTHORITY_HOST"] = "https://login.microsoftonline.us/"
@@ -127,6 +131,7 @@ func TestGraphScopeFollowsNationalCloud(t *testing.T) {
 }
 
 func TestEachProblemNamed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change map[string]string
@@ -178,6 +183,7 @@ func TestEachProblemNamed(t *testing.T) {
 // The audit signing key's format is audit's to check (audit.New, where the key is used): config
 // passes the text on, trimmed, without judging it.
 func TestAuditSigningKeyPassedOnAsText(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["DEPPORTAL_AUDIT_SIGNING_KEY"] = "  PRIVATE+KEY+nope\n"
 	if c := MustLoad(t, m); c.AuditSigningKey != "PRIVATE+KEY+nope" {
@@ -186,6 +192,7 @@ func TestAuditSigningKeyPassedOnAsText(t *testing.T) {
 }
 
 func TestPartialTenantNamesEveryMissingVariable(t *testing.T) {
+	t.Parallel()
 	problems := MustFail(t, map[string]string{"ENTRA_CLIENT_ID": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"})
 	joined := strings.Join(problems, "\n")
 	for _, want := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_SESSION_KEY", "DEPPORTAL_AUDIT_SIGNING_KEY"} {
@@ -199,6 +206,7 @@ func TestPartialTenantNamesEveryMissingVariable(t *testing.T) {
 }
 
 func TestTrustedProxiesParsed(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["DEPPORTAL_TRUSTED_PROXIES"] = "10.1.2.3/8, 192.168.0.0/16"
 	c := MustLoad(t, m)
@@ -208,6 +216,7 @@ func TestTrustedProxiesParsed(t *testing.T) {
 }
 
 func TestEveryVariableIsDocumented(t *testing.T) {
+	t.Parallel()
 	// Load reads each documented variable; a variable read but not documented would be a
 	// setting nobody can discover.
 	read := map[string]bool{}
@@ -229,6 +238,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 }
 
 func TestClientCertificateInsteadOfSecret(t *testing.T) {
+	t.Parallel()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().AddDate(1, 0, 0)}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -249,6 +259,7 @@ func TestClientCertificateInsteadOfSecret(t *testing.T) {
 
 // go-oidc compares the issuer exactly, and Entra writes the tenant ID in lower case.
 func TestIssuerLowerCasesTheTenantID(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["ENTRA_TENANT_ID"] = "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
 	c := MustLoad(t, m)
@@ -268,6 +279,7 @@ func TestIssuerLowerCasesTheTenantID(t *testing.T) {
 // as the issuer even when fetched from the old login.chinacloudapi.cn, which is taken as an
 // alias for it.
 func TestChinaAuthorityAlias(t *testing.T) {
+	t.Parallel()
 	for _, host := range []string{"https://login.chinacloudapi.cn", "https://login.chinacloudapi.cn/", "https://LOGIN.ChinaCloudAPI.cn", "https://login.partner.microsoftonline.cn"} {
 		m := tenantEnv()
 		m["ENTRA_AUTHORITY_HOST"] = host
@@ -286,6 +298,7 @@ func TestChinaAuthorityAlias(t *testing.T) {
 }
 
 func TestClientSecretExpires(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]time.Time{
 		"2027-03-01":                time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
 		"2027-03-01T12:30:00Z":      time.Date(2027, 3, 1, 12, 30, 0, 0, time.UTC),

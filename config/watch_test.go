@@ -15,6 +15,7 @@ import (
 const watchClientID = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
 
 func TestWatchOffUnlessConfigured(t *testing.T) {
+	t.Parallel()
 	c := MustLoad(t, tenantEnv())
 	if c.Watch.Enabled() {
 		t.Error("the watch runs with no DEPPORTAL_WATCH_* set")
@@ -25,6 +26,7 @@ func TestWatchOffUnlessConfigured(t *testing.T) {
 }
 
 func TestWatchWithSecret(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["DEPPORTAL_WATCH_CLIENT_ID"] = watchClientID
 	m["DEPPORTAL_WATCH_CLIENT_SECRET"] = "watch-secret"
@@ -48,6 +50,7 @@ func TestWatchWithSecret(t *testing.T) {
 }
 
 func TestWatchWithCertificate(t *testing.T) {
+	t.Parallel()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), NotBefore: time.Now(), NotAfter: time.Now().AddDate(1, 0, 0)}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -63,6 +66,7 @@ func TestWatchWithCertificate(t *testing.T) {
 }
 
 func TestWatchProblemsNamed(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		set  map[string]string
@@ -92,6 +96,7 @@ func TestWatchProblemsNamed(t *testing.T) {
 
 // A watch credential with no tenant is named, not quietly dropped into the sandbox.
 func TestWatchCredentialWithoutTenant(t *testing.T) {
+	t.Parallel()
 	problems := strings.Join(MustFail(t, map[string]string{"DEPPORTAL_WATCH_CLIENT_ID": watchClientID, "DEPPORTAL_WATCH_CLIENT_SECRET": "x"}), "\n")
 	if !strings.Contains(problems, "set the ENTRA_* variables too") {
 		t.Errorf("problems: %s", problems)
@@ -99,6 +104,7 @@ func TestWatchCredentialWithoutTenant(t *testing.T) {
 }
 
 func TestReminderChannels(t *testing.T) {
+	t.Parallel()
 	m := tenantEnv()
 	m["DEPPORTAL_REMINDER_DAYS"] = "7, 30,1,7"
 	m["DEPPORTAL_REMINDER_TEAMS_URL"] = "https://prod-01.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=secret"
@@ -119,6 +125,7 @@ func TestReminderChannels(t *testing.T) {
 }
 
 func TestReminderProblemsNamed(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		set  map[string]string

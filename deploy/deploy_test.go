@@ -174,6 +174,7 @@ func parseGoBuild(t *testing.T, name, text string) goBuild {
 }
 
 func TestDockerfileAndReleaseScriptBuildTheSameBinary(t *testing.T) {
+	t.Parallel()
 	docker := parseGoBuild(t, "Dockerfile", readFile(t, "Dockerfile"))
 	script := parseGoBuild(t, "scripts/build-release.sh", readFile(t, "scripts/build-release.sh"))
 
@@ -289,6 +290,7 @@ func dockerInstructions(t *testing.T) [][2]string {
 // non-root user that owns /data, it starts the portal, and its HEALTHCHECK uses a subcommand the
 // binary has.
 func TestDockerfileFinalStage(t *testing.T) {
+	t.Parallel()
 	ins := dockerInstructions(t)
 	last := -1
 	var froms []string
@@ -358,6 +360,7 @@ func TestDockerfileFinalStage(t *testing.T) {
 // TestDockerignoreKeepsTheBuildInputs: every Go file and embedded file of the main package and
 // the module's packages it imports must reach the build context.
 func TestDockerignoreKeepsTheBuildInputs(t *testing.T) {
+	t.Parallel()
 	var patterns []*regexp.Regexp
 	var raw []string
 	for _, line := range strings.Split(readFile(t, ".dockerignore"), "\n") {
@@ -532,6 +535,7 @@ func loadManifest(t *testing.T) manifest {
 }
 
 func TestManifestMatchesConfig(t *testing.T) {
+	t.Parallel()
 	m := loadManifest(t)
 	cfg := defaults(t)
 
@@ -637,6 +641,7 @@ func TestManifestMatchesConfig(t *testing.T) {
 // path and ID token optional claims, so that what the sandbox provider accepts is what Entra
 // ID accepts with this manifest.
 func TestManifestMatchesTheSandboxRegistration(t *testing.T) {
+	t.Parallel()
 	m := loadManifest(t)
 	reg := mustSandboxRegistration(t)
 	pathsOf := func(urls ...string) []string {
@@ -685,6 +690,7 @@ func mustSandboxRegistration(t *testing.T) sandbox.Registration {
 // ---- deploy/entra/register.sh -------------------------------------------------------------------
 
 func TestScriptsParse(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"deploy/entra/register.sh", "scripts/build-release.sh"} {
 		out, err := exec.Command("bash", "-n", filepath.Join(root, s)).CombinedOutput()
 		if err != nil {
@@ -748,9 +754,11 @@ const (
 )
 
 func TestRegisterDryRun(t *testing.T) {
+	t.Parallel()
 	m := loadManifest(t)
 	for _, tool := range jsonTools(t) {
 		t.Run(tool, func(t *testing.T) {
+			t.Parallel()
 			secretFile := filepath.Join(t.TempDir(), "secret")
 			env := []string{"DEPPORTAL_JSON_TOOL=" + tool, "PATH=" + pathWithout(t, "az")}
 			out, code := register(t, env, "--dry-run", "--name", "depportal", "--public-url", "https://portal.contoso.com", "--secret-file", secretFile)
@@ -825,6 +833,7 @@ func TestRegisterDryRun(t *testing.T) {
 }
 
 func TestRegisterRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	secret := filepath.Join(t.TempDir(), "secret")
 	for _, c := range []struct {
 		why  string
@@ -868,6 +877,7 @@ esac
 `
 
 func TestRegisterUpdatesAnExistingApp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "az"), []byte(fakeAz), 0o755); err != nil {
 		t.Fatal(err)
@@ -1058,6 +1068,7 @@ func mapKeys(t *testing.T, doc, section string) map[string]string {
 }
 
 func TestKubernetesExample(t *testing.T) {
+	t.Parallel()
 	docs := yamlDocuments(t)
 	for _, k := range []string{"Namespace/depportal", "ConfigMap/depportal", "Secret/depportal", "Deployment/depportal",
 		"Service/depportal", "Ingress/depportal", "NetworkPolicy/depportal"} {

@@ -12,6 +12,7 @@ import (
 // The watch's registration holds one application permission, read only, and nothing that
 // signs a person in: no redirect URI, no app role.
 func TestWatchManifestIsReadOnly(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(root, "deploy/entra/watch-manifest.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,7 @@ func TestWatchManifestIsReadOnly(t *testing.T) {
 }
 
 func TestRegisterWatchDryRun(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("bash", filepath.Join(root, "deploy/entra/register.sh"), "--watch", "--dry-run",
 		"--name", "depportal-watch", "--secret-file", filepath.Join(t.TempDir(), "secret")).CombinedOutput()
 	if err != nil {

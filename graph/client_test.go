@@ -28,6 +28,7 @@ const tokenFile = "Content-Type: application/pkcs7-mime; name=\"smime.p7m\"; smi
 	"AgoAAAAAAAAAAAAAAgYJKoZIhvcNAQEBBQAEggEAc2VjcmV0LXRva2VuLWNvbnRlbnQ=\r\n"
 
 func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		cfg Config
 		ok  bool
@@ -65,6 +66,7 @@ func TestNewValidatesConfig(t *testing.T) {
 }
 
 func TestRequestHeaders(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 200, header: map[string]string{"request-id": requestID}, body: `{"id":"` + settingID + `"}`})
 	c, _ := MustClient(t, g.URL)
 	if _, err := c.GetOnboardingSetting(t.Context(), newCreds(), settingID); err != nil {
@@ -94,6 +96,7 @@ func TestRequestHeaders(t *testing.T) {
 }
 
 func TestFreshClientRequestIDPerAttempt(t *testing.T) {
+	t.Parallel()
 	// 429 is what a write may be repeated after.
 	g := MustFakeGraph(t, reply{status: 429}, reply{status: 429}, reply{status: 204, header: map[string]string{"request-id": requestID}})
 	c, _ := MustClient(t, g.URL)
@@ -119,6 +122,7 @@ func TestFreshClientRequestIDPerAttempt(t *testing.T) {
 }
 
 func TestUploadSendsContentLengthNotChunked(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 204})
 	c, _ := MustClient(t, g.URL)
 	info, err := c.UploadDepToken(t.Context(), newCreds(), settingID, "abm-admin@example.com", []byte(tokenFile))
@@ -144,6 +148,7 @@ func TestUploadSendsContentLengthNotChunked(t *testing.T) {
 }
 
 func TestUploadBody(t *testing.T) {
+	t.Parallel()
 	file := []byte(tokenFile)
 	for _, tt := range []struct {
 		encoding string
@@ -184,6 +189,7 @@ func TestUploadBody(t *testing.T) {
 }
 
 func TestBadInputSendsNothing(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 204})
 	c, _ := MustClient(t, g.URL)
 	ctx, cred := t.Context(), newCreds()
@@ -213,6 +219,7 @@ func TestBadInputSendsNothing(t *testing.T) {
 }
 
 func TestIDIsPathEscaped(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 200, body: `{"value":"-----BEGIN CERTIFICATE-----MIIB-----END CERTIFICATE-----"}`})
 	c, _ := MustClient(t, g.URL)
 	if _, err := c.GetEncryptionPublicKey(t.Context(), newCreds(), "a/../b?c=d#e f"); err != nil {
@@ -225,6 +232,7 @@ func TestIDIsPathEscaped(t *testing.T) {
 }
 
 func TestSyncWithAppleSendsBodilessPOST(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 204})
 	c, _ := MustClient(t, g.URL)
 	if _, err := c.SyncWithApple(t.Context(), newCreds(), settingID); err != nil {
@@ -240,6 +248,7 @@ func TestSyncWithAppleSendsBodilessPOST(t *testing.T) {
 }
 
 func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t,
 		reply{status: 429, header: map[string]string{"Retry-After": "7"}, body: graphBody("TooManyRequests", "slow down")},
 		reply{status: 204},
@@ -262,6 +271,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 }
 
 func TestRetryAfterHTTPDate(t *testing.T) {
+	t.Parallel()
 	serverNow := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 	t.Run("against the response Date", func(t *testing.T) {
 		g := MustFakeGraph(t,
@@ -292,6 +302,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 }
 
 func TestRetryCapIsThreeAttemptsWithJitteredBackoff(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 504, body: graphBody("GatewayTimeout", "The gateway timed out")})
 	c, sleep := MustClient(t, g.URL) // Rand = 0.5
 	_, err := c.GetOnboardingSetting(t.Context(), newCreds(), settingID)
@@ -313,6 +324,7 @@ func TestRetryCapIsThreeAttemptsWithJitteredBackoff(t *testing.T) {
 // answer that is not 2xx/4xx leaves its outcome unknown. Reads retry 429/503/504 as before.
 // Every failing reply is followed by a 2xx, so a wrong retry shows up as a success.
 func TestRetriesByStatusAndMethod(t *testing.T) {
+	t.Parallel()
 	ids := map[string]string{"request-id": requestID}
 	html := func(status int) string {
 		return fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%[1]d %[2]s</h1></body></html>", status, http.StatusText(status))
@@ -410,6 +422,7 @@ func TestRetriesByStatusAndMethod(t *testing.T) {
 // TestWriteRetriedWhenNotSent: a dial that fails proves the request never left, so even an
 // upload is sent again.
 func TestWriteRetriedWhenNotSent(t *testing.T) {
+	t.Parallel()
 	closed := httptest.NewServer(http.NotFoundHandler())
 	refused := closed.Listener.Addr().String()
 	closed.Close() // nothing listens there now: the first dial is refused
@@ -439,6 +452,7 @@ func TestWriteRetriedWhenNotSent(t *testing.T) {
 // TestWriteNotRetriedAfterDroppedAnswer: the whole body reached the server, then the
 // connection broke: one attempt, outcome unknown, even though the next attempt would succeed.
 func TestWriteNotRetriedAfterDroppedAnswer(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"upload", "sync"} {
 		t.Run(name, func(t *testing.T) {
 			g := MustFakeGraph(t)
@@ -468,6 +482,7 @@ func TestWriteNotRetriedAfterDroppedAnswer(t *testing.T) {
 // TestWriteSuccessIsNotUndoneByItsBody: once a write got a 2xx, Intune acted; a body that
 // cannot be decoded must not turn that into a failure (or a retry).
 func TestWriteSuccessIsNotUndoneByItsBody(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 200, header: map[string]string{"request-id": requestID}, body: "<html>not JSON</html>"}, reply{status: 500})
 	c, sleep := MustClient(t, g.URL)
 	var out struct{ Value string }
@@ -483,6 +498,7 @@ func TestWriteSuccessIsNotUndoneByItsBody(t *testing.T) {
 }
 
 func TestNoSleepPastTheDeadline(t *testing.T) {
+	t.Parallel()
 	t.Run("Retry-After beyond the caller's deadline", func(t *testing.T) {
 		g := MustFakeGraph(t, reply{status: 429, header: map[string]string{"Retry-After": "5"}}, reply{status: 204})
 		c, sleep := MustClient(t, g.URL)
@@ -528,6 +544,7 @@ func TestNoSleepPastTheDeadline(t *testing.T) {
 }
 
 func TestOneRefreshOn401(t *testing.T) {
+	t.Parallel()
 	body := graphBody("InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
 	t.Run("second 401 is returned", func(t *testing.T) {
 		g := MustFakeGraph(t, reply{status: 401, body: body})
@@ -584,6 +601,7 @@ func TestOneRefreshOn401(t *testing.T) {
 }
 
 func TestCredentialsFailureSendsNothing(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 200, body: `{}`})
 	c, _ := MustClient(t, g.URL)
 	_, err := c.GetOnboardingSetting(t.Context(), failingCreds{}, settingID)
@@ -616,6 +634,7 @@ func hangUp(t *testing.T) func(http.ResponseWriter, *http.Request, int) {
 }
 
 func TestOutcomeUnknownIsNotRetried(t *testing.T) {
+	t.Parallel()
 	t.Run("upload, connection closed after the body", func(t *testing.T) {
 		g := MustFakeGraph(t)
 		g.Handle(hangUp(t))
@@ -669,6 +688,7 @@ func TestOutcomeUnknownIsNotRetried(t *testing.T) {
 // A refused connection proves nothing was sent: the POST is retried like a GET and ends,
 // when Graph stays unreachable, as ClassUnavailable.
 func TestUnreachableGraphIsUnavailableForPOST(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close() // nothing listens there now
@@ -684,6 +704,7 @@ func TestUnreachableGraphIsUnavailableForPOST(t *testing.T) {
 }
 
 func TestGETRetriesTransportErrors(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t)
 	drop := hangUp(t)
 	g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
@@ -704,6 +725,7 @@ func TestGETRetriesTransportErrors(t *testing.T) {
 }
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	elsewhere := MustFakeGraph(t, reply{status: 204})
 	g := MustFakeGraph(t, reply{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": elsewhere.URL + "/steal"}})
 	c, _ := MustClient(t, g.URL)
@@ -720,6 +742,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 }
 
 func TestErrorsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
 	secretLine := "c2VjcmV0LXRva2VuLWNvbnRlbnQ" // a piece of the token file's base64
 	var errs []error
 	for _, rp := range []reply{
@@ -754,6 +777,7 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 
 // The client must not be able to rotate the key Apple encrypts tokens to.
 func TestNoGenerateEncryptionPublicKey(t *testing.T) {
+	t.Parallel()
 	typ := reflect.TypeFor[*Client]()
 	for i := range typ.NumMethod() {
 		if name := typ.Method(i).Name; strings.Contains(strings.ToLower(name), "generate") {

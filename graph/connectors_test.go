@@ -24,6 +24,7 @@ const vppPage2 = `{"value":[{"id":"9e1c7f2a-vpp-2","organizationName":"Contoso R
   "expirationDateTime":null,"lastSyncDateTime":"0001-01-01T00:00:00Z","state":"expired","displayName":"","locationName":""}]}`
 
 func TestListVppTokensFollowsPages(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t)
 	g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path != "/beta/deviceManagement/vppTokens" {
@@ -64,6 +65,7 @@ func TestListVppTokensFollowsPages(t *testing.T) {
 }
 
 func TestListVppTokensRefusesNextLinkElsewhere(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{body: strings.Replace(vppPage1, "%s", "https://attacker.example", 1)})
 	c, _ := MustClient(t, g.URL)
 	_, err := c.ListVppTokens(context.Background(), newCreds())
@@ -77,6 +79,7 @@ func TestListVppTokensRefusesNextLinkElsewhere(t *testing.T) {
 }
 
 func TestGetApplePushNotificationCertificate(t *testing.T) {
+	t.Parallel()
 	const cert = `{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceManagement/applePushNotificationCertificate/$entity",
 	 "@odata.type":"#microsoft.graph.applePushNotificationCertificate","id":"a1b2c3d4-apns","appleIdentifier":"mdm-push@contoso.com",
 	 "topicIdentifier":"com.apple.mgmt.External.0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011","lastModifiedDateTime":"2026-01-10T12:00:00Z",

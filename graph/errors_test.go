@@ -48,6 +48,7 @@ func graphBody(code, message string) string {
 }
 
 func TestErrorClassesFromRealisticBodies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -136,6 +137,7 @@ func TestErrorClassesFromRealisticBodies(t *testing.T) {
 }
 
 func TestIntuneEnvelopeBothLayers(t *testing.T) {
+	t.Parallel()
 	// Exactly Intune's shape: a JSON document, pretty-printed with CRLF, inside a string.
 	message := "{\r\n  \"_version\": 3,\r\n  \"Message\": \"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementServiceConfig.ReadWrite.All - Operation ID (for customer support): " + operationID + " - Activity ID: " + activityID + " - Url: https://fef.msub02.manage.microsoft.com/DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/depOnboardingSettings?api-version=5023-03-29 \",\r\n  \"CustomApiErrorPhrase\": \"\",\r\n  \"RetryAfter\": null,\r\n  \"ErrorSourceService\": \"\",\r\n  \"HttpHeaders\": \"{}\"\r\n}"
 	body := graphBody("Forbidden", message)
@@ -169,6 +171,7 @@ func TestIntuneEnvelopeBothLayers(t *testing.T) {
 }
 
 func TestEnvelopeRetryAfterAndPhraseFallback(t *testing.T) {
+	t.Parallel()
 	body := graphBody("TooManyRequests", `{"_version":3,"Message":" - Operation ID (for customer support): `+operationID+` - Activity ID: `+activityID+` - Url: https://fef.example/x","CustomApiErrorPhrase":"Too many enrollment writes","RetryAfter":"00:00:20","ErrorSourceService":"","HttpHeaders":"{}"}`)
 	e := parseError(mustResponse(429, nil, body), time.Now)
 	if e.Message != "Too many enrollment writes" {
@@ -183,6 +186,7 @@ func TestEnvelopeRetryAfterAndPhraseFallback(t *testing.T) {
 }
 
 func TestErrorFromUnhelpfulBodies(t *testing.T) {
+	t.Parallel()
 	huge := `{"error":{"code":"BadRequest","message":"` + strings.Repeat("x", 200<<10) + `"}}`
 	tests := []struct {
 		name, body string
@@ -218,6 +222,7 @@ func TestErrorFromUnhelpfulBodies(t *testing.T) {
 }
 
 func TestLongMessageIsClipped(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("é", 5000)
 	e := parseError(mustResponse(400, nil, graphBody("BadRequest", long)), time.Now)
 	if len(e.Message) > maxMessage+len("…") || !strings.HasSuffix(e.Message, "…") {
@@ -229,6 +234,7 @@ func TestLongMessageIsClipped(t *testing.T) {
 }
 
 func TestHeadersWinOverInnerError(t *testing.T) {
+	t.Parallel()
 	h := map[string]string{"request-id": "header-request-id", "client-request-id": "header-crid", "Date": "Tue, 04 Mar 2025 10:15:31 GMT"}
 	e := parseError(mustResponse(404, h, graphBody("NotFound", "gone")), time.Now)
 	if e.RequestID != "header-request-id" || e.ClientRequestID != "header-crid" || e.Date != "Tue, 04 Mar 2025 10:15:31 GMT" {
@@ -237,6 +243,7 @@ func TestHeadersWinOverInnerError(t *testing.T) {
 }
 
 func TestClassOfAndErrorsIs(t *testing.T) {
+	t.Parallel()
 	e := &Error{Status: 429}
 	wrapped := fmt.Errorf("renewing: %w", e)
 	if ClassOf(wrapped) != ClassThrottled {
@@ -255,6 +262,7 @@ func TestClassOfAndErrorsIs(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	serverNow := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 	localNow := func() time.Time { return serverNow.Add(time.Hour) } // a skewed local clock
 	tests := []struct {
@@ -289,6 +297,7 @@ func mustResponse(status int, header map[string]string, body string) *http.Respo
 }
 
 func TestRestoreError(t *testing.T) {
+	t.Parallel()
 	stored := Error{
 		Status: 504, Code: "GatewayTimeout", Message: "Gateway Timeout",
 		RequestID: requestID, ClientRequestID: "11111111-2222-3333-4444-555555555555", ActivityID: activityID,

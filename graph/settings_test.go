@@ -29,6 +29,7 @@ const settingJSON = `{
 }`
 
 func TestOnboardingSettingDecodesEveryProperty(t *testing.T) {
+	t.Parallel()
 	var got OnboardingSetting
 	if err := json.Unmarshal([]byte(settingJSON), &got); err != nil {
 		t.Fatal(err)
@@ -83,6 +84,7 @@ func TestOnboardingSettingDecodesEveryProperty(t *testing.T) {
 }
 
 func TestOnboardingSettingJSONNames(t *testing.T) {
+	t.Parallel()
 	b, err := json.Marshal(OnboardingSetting{})
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,7 @@ func TestOnboardingSettingJSONNames(t *testing.T) {
 }
 
 func TestOnboardingSettingToleratesNullsAndMissing(t *testing.T) {
+	t.Parallel()
 	nulls := `{"id":"` + settingID + `","appleIdentifier":null,"tokenExpirationDateTime":null,"lastModifiedDateTime":null,
 	  "lastSuccessfulSyncDateTime":null,"lastSyncTriggeredDateTime":null,"lastSyncErrorCode":null,"tokenType":null,
 	  "tokenName":null,"syncedDeviceCount":null,"dataSharingConsentGranted":null,
@@ -125,6 +128,7 @@ func TestOnboardingSettingToleratesNullsAndMissing(t *testing.T) {
 }
 
 func TestGetOnboardingSettingRejectsNonJSON(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 200, header: map[string]string{"request-id": requestID}, body: "<html>sign in to continue</html>"})
 	c, _ := MustClient(t, g.URL)
 	_, err := c.GetOnboardingSetting(t.Context(), newCreds(), settingID)
@@ -135,6 +139,7 @@ func TestGetOnboardingSettingRejectsNonJSON(t *testing.T) {
 }
 
 func TestListFollowsNextLink(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t)
 	g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
 		var next string
@@ -170,6 +175,7 @@ func TestListFollowsNextLink(t *testing.T) {
 }
 
 func TestListRefusesForeignNextLink(t *testing.T) {
+	t.Parallel()
 	foreign := MustFakeGraph(t, reply{status: 200, body: `{"value":[{"id":"evil"}]}`})
 	for name, link := range map[string]string{
 		"other host":        foreign.URL + "/beta/deviceManagement/depOnboardingSettings?$skiptoken=x",
@@ -192,6 +198,7 @@ func TestListRefusesForeignNextLink(t *testing.T) {
 }
 
 func TestListCapsPages(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t)
 	g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
 		fmt.Fprintf(w, `{"value":[{"id":"t%d"}],"@odata.nextLink":"/beta/deviceManagement/depOnboardingSettings?$skiptoken=%d"}`, n, n)
@@ -205,6 +212,7 @@ func TestListCapsPages(t *testing.T) {
 }
 
 func TestGetEncryptionPublicKey(t *testing.T) {
+	t.Parallel()
 	pem := "-----BEGIN CERTIFICATE-----MIIDBjCCAe6gAwIBAgIQbWVDpFp4JqZ1kXfL+zQjczANBgkqhkiG9w0BAQsFADA=-----END CERTIFICATE-----"
 	g := MustFakeGraph(t, reply{status: 200, body: `{"@odata.context":"https://graph.microsoft.com/beta/$metadata#Edm.String","value":"` + pem + `"}`})
 	c, _ := MustClient(t, g.URL)
@@ -227,6 +235,7 @@ func TestGetEncryptionPublicKey(t *testing.T) {
 }
 
 func TestNotFoundThroughTheClient(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t, reply{status: 404, header: map[string]string{"request-id": requestID}, body: intuneBody("ResourceNotFound", "An error has occurred")})
 	c, _ := MustClient(t, g.URL)
 	_, err := c.GetOnboardingSetting(t.Context(), newCreds(), settingID)
@@ -240,6 +249,7 @@ func TestNotFoundThroughTheClient(t *testing.T) {
 }
 
 func TestObserveSeesEveryAttempt(t *testing.T) {
+	t.Parallel()
 	g := MustFakeGraph(t,
 		reply{status: 429, header: map[string]string{"Retry-After": "1"}, body: intuneBody("TooManyRequests", "busy")},
 		reply{status: 204},

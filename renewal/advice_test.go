@@ -29,6 +29,7 @@ func check(rv renewal.Review, name string) renewal.Check {
 // The file is another token's of the tenant (the ASM file given to the ABM token): the review
 // names that token, keeps the file, and renews that token from it without a second upload.
 func TestFileForAnotherTokenIsNamedAndRenewsIt(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt")) // s1's key is not the file's
 	r.intune.others = []otherToken{
@@ -77,6 +78,7 @@ func TestFileForAnotherTokenIsNamedAndRenewsIt(t *testing.T) {
 // A file no token of the tenant can open: said so, with the right server to download from,
 // and re-keying only as a step for the case it fits.
 func TestFileForNoTokenOfTheTenant(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
 	r.intune.others = []otherToken{{graph.OnboardingSetting{ID: "s9", TokenName: "Contoso Legacy"}, string(MustRead(t, "certs", "vendor-c.crt"))}}
@@ -102,6 +104,7 @@ func TestFileForNoTokenOfTheTenant(t *testing.T) {
 // Every other token's key is read at once: with four other tokens whose key reads each wait
 // for all four to have started, a one-by-one reader would never find the match.
 func TestOtherTokensKeysAreReadInParallel(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
 	for _, id := range []string{"s2", "s3", "s4", "s5"} {
@@ -135,6 +138,7 @@ func TestOtherTokensKeysAreReadInParallel(t *testing.T) {
 
 // A file older than a year has expired: the review stops it, and says when it expired.
 func TestExpiredFileFailsTheReview(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	// The file name says 29 Nov 2026 07:12:45 UTC.
 	r.clock.now = time.Date(2027, 11, 29, 8, 0, 0, 0, time.UTC)
@@ -154,6 +158,7 @@ func TestExpiredFileFailsTheReview(t *testing.T) {
 
 // A warning's headline is what was found, and its tick box says what renewing anyway does.
 func TestWarningsSayWhatWasFound(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	file := MustRead(t, "files", tokenFile)
 	rv, err := r.svc.Prepare(context.Background(), hannah, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: file})
@@ -185,6 +190,7 @@ func TestWarningsSayWhatWasFound(t *testing.T) {
 
 // Intune's refusal lists only causes the review did not rule out.
 func TestRejectionCausesFitTheReview(t *testing.T) {
+	t.Parallel()
 	keyMatched := []renewal.Check{{Name: "recipient", Verdict: renewal.Pass}, {Name: "download", Verdict: renewal.Pass}}
 	causes := strings.Join(renewal.RejectionCauses(keyMatched, graph.TokenTypeDEP), "\n")
 	if strings.Contains(causes, "another MDM server's key") || strings.Contains(causes, "expired") {
@@ -204,6 +210,7 @@ func TestRejectionCausesFitTheReview(t *testing.T) {
 // "Try again" within the review's 10 minutes; the same person may send it from a new session
 // (after signing in again), nobody else may.
 func TestRetryableFailureKeepsTheFile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	calls := 0
 	r.intune.uploadFn = func() (graph.CallInfo, error) {
@@ -246,6 +253,7 @@ func TestRetryableFailureKeepsTheFile(t *testing.T) {
 // No retry is kept when sending again cannot help (Intune refused the file, the role is
 // missing) or when the review's 10 minutes are over.
 func TestNoRetryWhenItCannotHelp(t *testing.T) {
+	t.Parallel()
 	for name, tt := range map[string]struct {
 		err   error
 		after time.Duration
@@ -272,6 +280,7 @@ func TestNoRetryWhenItCannotHelp(t *testing.T) {
 // A manual sync with Apple is asked for only outside Intune's 15 minutes; Intune's own refusal
 // (409) reads the same.
 func TestSyncWithAppleKeepsIntunesInterval(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
 		t.Fatalf("first sync: %v, %d calls", err, r.intune.syncs)
@@ -292,6 +301,7 @@ func TestSyncWithAppleKeepsIntunesInterval(t *testing.T) {
 // A token whose key cannot be read may be the file's: the finding says so rather than that
 // the tenant holds no such server.
 func TestUnreadKeysAreSaid(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
 	r.intune.others = []otherToken{{setting: graph.OnboardingSetting{ID: "s2", TokenName: "Contoso Schools ASM"}}}
@@ -307,6 +317,7 @@ func TestUnreadKeysAreSaid(t *testing.T) {
 // A sync is a write to Intune in the person's name: recorded first, and not asked for when
 // the trail cannot record it.
 func TestSyncIsRecordedBeforeItIsAsked(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
 		t.Fatalf("sync: %v, %d calls", err, r.intune.syncs)

@@ -15,6 +15,7 @@ import (
 
 // Finding 1: the browser goes away while Intune applies the token.
 func TestClosedTabAfterIntuneAppliedStillSucceeds(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	file := MustRead(t, "files", tokenFile)
 	rv := r.prepare(t, "abm-admin@contoso.com", file, tokenFile)
@@ -36,6 +37,7 @@ func TestClosedTabAfterIntuneAppliedStillSucceeds(t *testing.T) {
 // A 504 after Intune applied the token: the read-back proves the renewal, once the gateway's
 // late work shows (the second read), and the sleeps between reads are the configured ones.
 func TestUnknownOutcomeIsReconciledByReadBack(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	var slept []time.Duration
 	svc, err := renewal.New(renewal.Config{Intune: r.intune, Store: r.db, Audit: rec, SessionKey: []byte("0123456789abcdef0123456789abcdef"), Now: r.clock.Now,
@@ -76,6 +78,7 @@ func TestUnknownOutcomeIsReconciledByReadBack(t *testing.T) {
 // A portal killed mid-upload leaves it "sending"; once its work cannot still be running, the
 // page says the outcome is unknown rather than waiting for ever.
 func TestStaleSendingUploadIsShownUnknown(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	if _, err := r.db.ClaimPendingUpload(context.Background(), rv.PendingID, r.clock.Now()); err != nil {
@@ -97,6 +100,7 @@ func TestStaleSendingUploadIsShownUnknown(t *testing.T) {
 // One session cannot keep more than MaxPendingPerSession checked files waiting; the cap frees
 // up as they expire.
 func TestPendingUploadsPerSessionAreCapped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	file := MustRead(t, "files", tokenFile)
 	for range renewal.MaxPendingPerSession {
@@ -118,6 +122,7 @@ func TestPendingUploadsPerSessionAreCapped(t *testing.T) {
 }
 
 func TestCleanFileName(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m": "Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m",
 		"abm\u202Egnp.p7m":       "abmgnp.p7m", // right-to-left override

@@ -180,6 +180,7 @@ func verdicts(rv renewal.Review) map[string]renewal.Verdict {
 }
 
 func TestPrepareValidToken(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	want := map[string]renewal.Verdict{"file": renewal.Pass, "recipient": renewal.Pass, "apple_id": renewal.Pass, "download": renewal.Pass}
@@ -209,6 +210,7 @@ func mapsEqual(a, b map[string]renewal.Verdict) bool {
 }
 
 func TestTokenForAnotherKeyFails(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.certPEM = string(MustRead(t, "certs", "intune-b.crt"))
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
@@ -218,6 +220,7 @@ func TestTokenForAnotherKeyFails(t *testing.T) {
 }
 
 func TestStaleDownloadWarns(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.clock.Advance(3 * 24 * time.Hour)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
@@ -229,6 +232,7 @@ func TestStaleDownloadWarns(t *testing.T) {
 // The file name's hint at the program matters only when the key could not be compared: a
 // file made for this token's key comes from this token's MDM server, whatever its name.
 func TestTokenTypeMismatchWarnsOnlyWithoutTheKey(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.setting.TokenType = graph.TokenTypeAppleSchoolManager
 	name := "Contoso ABM_Token_2026-11-29T07-12-45Z_smime.p7m"
@@ -243,6 +247,7 @@ func TestTokenTypeMismatchWarnsOnlyWithoutTheKey(t *testing.T) {
 }
 
 func TestPendingUploadExpiresAfterTenMinutes(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	r.clock.Advance(10*time.Minute + time.Second)
@@ -253,6 +258,7 @@ func TestPendingUploadExpiresAfterTenMinutes(t *testing.T) {
 }
 
 func TestPendingUploadIsSingleUseUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	var wg sync.WaitGroup
@@ -275,6 +281,7 @@ func TestPendingUploadIsSingleUseUnderConcurrency(t *testing.T) {
 }
 
 func TestConfirmFromAnotherSessionRefused(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	_, err := r.svc.Confirm(context.Background(), renewal.Session{Hash: "someone-else"}, rv.PendingID, nil)
@@ -284,6 +291,7 @@ func TestConfirmFromAnotherSessionRefused(t *testing.T) {
 }
 
 func TestFailedUploadIsNotADuplicate(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.intune.uploadFn = func() (graph.CallInfo, error) { return graph.CallInfo{}, &graph.Error{Status: 400} }
 	file := MustRead(t, "files", tokenFile)
@@ -298,6 +306,7 @@ func TestFailedUploadIsNotADuplicate(t *testing.T) {
 }
 
 func TestNormalizeAppleID(t *testing.T) {
+	t.Parallel()
 	for in, wantOK := range map[string]bool{
 		" abm-admin@contoso.com ":   true,
 		"admin@contoso.appleid.com": true,
@@ -357,6 +366,7 @@ func newAuditedRig(tb testing.TB) (*rig, *recordingAuditor) {
 }
 
 func TestIntentIsCommittedBeforeTheUpload(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	var atUpload []audit.EventType
 	r.intune.uploadFn = func() (graph.CallInfo, error) {
@@ -380,6 +390,7 @@ func TestIntentIsCommittedBeforeTheUpload(t *testing.T) {
 }
 
 func TestNoIntentNoUpload(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadIntent }
@@ -395,6 +406,7 @@ func TestNoIntentNoUpload(t *testing.T) {
 }
 
 func TestNoReviewRecordNoPendingUpload(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadReviewed }
 	_, err := r.svc.Prepare(context.Background(), sess, renewal.Request{SettingID: "s1", AppleID: "abm-admin@contoso.com", FileName: tokenFile, File: MustRead(t, "files", tokenFile)})
@@ -409,6 +421,7 @@ func TestNoReviewRecordNoPendingUpload(t *testing.T) {
 }
 
 func TestOutcomeNotRecordedIsReported(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	rv := r.prepare(t, "abm-admin@contoso.com", MustRead(t, "files", tokenFile), tokenFile)
 	rec.refuse = func(e audit.EventType) bool { return e == audit.UploadSucceeded }
@@ -422,6 +435,7 @@ func TestOutcomeNotRecordedIsReported(t *testing.T) {
 }
 
 func TestFailedUploadRecordsGraphDetails(t *testing.T) {
+	t.Parallel()
 	r, rec := newAuditedRig(t)
 	r.intune.uploadFn = func() (graph.CallInfo, error) {
 		return graph.CallInfo{}, &graph.Error{Status: 400, Code: "BadRequest", RequestID: "req-1", ClientRequestID: "cli-1", ActivityID: "act-1", Message: "The DEP token is invalid"}

@@ -24,6 +24,7 @@ func appToken(tb testing.TB, roles ...string) string {
 }
 
 func TestGraphServesVppTokens(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	resp := MustCallGraph(t, s, http.MethodGet, vppPath, MustMintToken(t, map[string]any{"scp": scopeRead}), nil)
 	MustStatus(t, resp, http.StatusOK)
@@ -58,6 +59,7 @@ func TestGraphServesVppTokens(t *testing.T) {
 }
 
 func TestGraphServesThePushCertificate(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	resp := MustCallGraph(t, s, http.MethodGet, pushPath, MustMintToken(t, nil), nil)
 	MustStatus(t, resp, http.StatusOK)
@@ -76,6 +78,7 @@ func TestGraphServesThePushCertificate(t *testing.T) {
 
 // An expired token reads as Intune shows it, and a renewal moves it a year out.
 func TestVppTokenExpiresAndRenews(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	s.clock.advance(21 * 24 * time.Hour)
 	token := MustMintToken(t, map[string]any{"exp": time.Now().Add(22 * 24 * time.Hour).Unix()})
@@ -97,6 +100,7 @@ func TestVppTokenExpiresAndRenews(t *testing.T) {
 // The watch reads with an application permission: Graph takes an app token by its roles,
 // and refuses one whose application was granted nothing that reads Intune.
 func TestGraphAppTokens(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	settings := "/deviceManagement/depOnboardingSettings"
 	for _, tc := range []struct {
@@ -136,6 +140,7 @@ func TestGraphAppTokens(t *testing.T) {
 }
 
 func TestConnectorSubpathsAreUnknown(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	for _, p := range []string{vppPath + "/5c1e9b7a-3d2f-4a8e-9b6c-7e1f3a5d9c14", pushPath + "/downloadApplePushNotificationCertificateSigningRequest"} {
 		e := MustGraphError(t, MustCallGraph(t, s, http.MethodGet, p, MustMintToken(t, nil), nil), http.StatusBadRequest, "BadRequest")

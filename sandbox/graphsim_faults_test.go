@@ -15,6 +15,7 @@ import (
 )
 
 func TestParseFaults(t *testing.T) {
+	t.Parallel()
 	got, err := ParseFaults(" upload=429:30, upload=drop*2 ,list=503,get=latency:2s*always,upload=502html,sync=lost,publicKey=504,generateKey=503:5s,upload=403,get=claims")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +56,7 @@ func TestParseFaults(t *testing.T) {
 }
 
 func TestGraphFaultStatuses(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	list := "/deviceManagement/depOnboardingSettings"
@@ -115,6 +117,7 @@ func TestGraphFaultStatuses(t *testing.T) {
 }
 
 func TestGraphFaultOnUploadIsRecorded(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=429:30" })
 	sample := MustSample(t, s.graph, settingSoon, SampleValid)
 	resp := MustUpload(t, s, settingSoon, "a@contoso.com", string(sample.Data))
@@ -134,6 +137,7 @@ func TestGraphFaultOnUploadIsRecorded(t *testing.T) {
 }
 
 func TestGraphFaultDrop(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	sample := MustSample(t, s.graph, settingSoon, SampleValid)
 	req := func() (*http.Response, error) {
@@ -179,6 +183,7 @@ func TestGraphFaultDrop(t *testing.T) {
 }
 
 func TestGraphFaultLatency(t *testing.T) {
+	t.Parallel()
 	const latency = 300 * time.Millisecond
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "get=latency:300ms*2" })
 	token := MustMintToken(t, nil)
@@ -197,6 +202,7 @@ func TestGraphFaultLatency(t *testing.T) {
 }
 
 func TestInjectFaultPanicsOnUnknownOperation(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	defer func() {
 		if recover() == nil {
@@ -207,6 +213,7 @@ func TestInjectFaultPanicsOnUnknownOperation(t *testing.T) {
 }
 
 func TestParseFaultsApplied(t *testing.T) {
+	t.Parallel()
 	got, err := ParseFaults("upload=500applied,upload=latency:50ms,upload=502applied*2,sync=504applied*always")
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +261,7 @@ func TestParseFaultsApplied(t *testing.T) {
 
 // A 500, 502 or 504 after Intune applied the call: the gateway gave up, Intune did not.
 func TestGraphFaultAppliedUpload(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind   string
 		status int
@@ -315,6 +323,7 @@ func MustGetSettingWire(tb testing.TB, s *graphServer, token, path string) map[s
 
 // The plain kinds still fail before the call: nothing is applied.
 func TestGraphFaultPlainStatusDoesNotApply(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=" + strconv.Itoa(status) })
@@ -340,6 +349,7 @@ func TestGraphFaultPlainStatusDoesNotApply(t *testing.T) {
 // The fault replaces the answer whatever the call did: an upload Intune refuses is answered
 // 504 all the same, and only the record says it was refused.
 func TestGraphFaultAppliedOnRejectedUpload(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=504applied" })
 	wrong := MustSample(t, s.graph, settingSoon, SampleWrongKey)
 	MustGraphError(t, MustUpload(t, s, settingSoon, "wrong@contoso.com", string(wrong.Data)), http.StatusGatewayTimeout, "GatewayTimeout")
@@ -355,6 +365,7 @@ func TestGraphFaultAppliedOnRejectedUpload(t *testing.T) {
 
 // latency:D and the applied kinds queue for one operation as the other kinds do.
 func TestGraphFaultAppliedQueuesWithLatency(t *testing.T) {
+	t.Parallel()
 	const latency = 200 * time.Millisecond
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=latency:200ms,upload=502applied*2" })
 	sample := MustSample(t, s.graph, settingSoon, SampleValid)
@@ -383,6 +394,7 @@ func TestGraphFaultAppliedQueuesWithLatency(t *testing.T) {
 
 // The latency fault carries out the call even when the client has given up waiting.
 func TestGraphFaultLatencyAppliesAfterClientGivesUp(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=latency:1m" })
 	sample := MustSample(t, s.graph, settingSoon, SampleValid)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -438,6 +450,7 @@ func TestGraphFaultLatencyAppliesAfterClientGivesUp(t *testing.T) {
 // with error="insufficient_claims" and the base64 claims request, again and again until a
 // token carries the authentication context asked for.
 func TestGraphClaimsChallenge(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	list := "/deviceManagement/depOnboardingSettings"
 	plain := MustMintToken(t, nil)

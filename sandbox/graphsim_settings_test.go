@@ -31,6 +31,7 @@ func MustParseGraphTime(tb testing.TB, v any) time.Time {
 }
 
 func TestGraphListSettings(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	resp := MustCallGraph(t, s, http.MethodGet, "/deviceManagement/depOnboardingSettings", MustMintToken(t, nil), nil)
 	MustStatus(t, resp, http.StatusOK)
@@ -128,6 +129,7 @@ func MustListAllPages(tb testing.TB, s *graphServer, token, first string) ([]str
 }
 
 func TestGraphListPaging(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	all := []string{settingSoon, settingExpired, settingSchool}
@@ -154,6 +156,7 @@ func TestGraphListPaging(t *testing.T) {
 }
 
 func TestGraphGetSetting(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	for _, path := range []string{
@@ -180,6 +183,7 @@ func TestGraphGetSetting(t *testing.T) {
 }
 
 func TestGraphEncryptionPublicKey(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	serials := map[string]bool{}
@@ -243,6 +247,7 @@ func MustSettingKey(tb testing.TB, g *Graph, id string) *settingKey {
 }
 
 func TestGraphSyncOncePerFifteenMinutes(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	path := "/deviceManagement/depOnboardingSettings/" + settingSoon + "/syncWithAppleDeviceEnrollmentProgram"
@@ -263,6 +268,7 @@ func TestGraphSyncOncePerFifteenMinutes(t *testing.T) {
 }
 
 func TestGraphKeysPersistAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := MustStartGraphIn(t, dir)
 	sample := MustSample(t, first.graph, settingSoon, SampleValid)
@@ -303,6 +309,7 @@ func TestGraphKeysPersistAcrossRestart(t *testing.T) {
 }
 
 func TestGraphGenerateEncryptionPublicKeyRotates(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	old := MustSample(t, s.graph, settingSoon, SampleValid)

@@ -305,6 +305,7 @@ func MustIntuneError(tb testing.TB, resp graphResponse, status int, code string)
 }
 
 func TestGraphAuthentication(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	otherKey := MustTestKeys(t)[0]
 	now := time.Now()
@@ -344,6 +345,7 @@ func TestGraphAuthentication(t *testing.T) {
 }
 
 func TestGraphScopeChecks(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	list := "/deviceManagement/depOnboardingSettings"
 	upload := list + "/" + settingSoon + "/uploadDepToken"
@@ -386,6 +388,7 @@ func TestGraphScopeChecks(t *testing.T) {
 // TestGraphWithTheSandboxIdP runs the real provider's code flow and uses its tokens, as the
 // portal will.
 func TestGraphWithTheSandboxIdP(t *testing.T) {
+	t.Parallel()
 	idp := MustStartIdP(t)
 	s := MustStartGraph(t, func(cfg *GraphConfig) {
 		cfg.Issuer = idp.idp.Issuer()
@@ -424,6 +427,7 @@ func TestGraphWithTheSandboxIdP(t *testing.T) {
 }
 
 func TestGraphResponseHeaders(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	sent := uuid.NewString()
@@ -466,6 +470,7 @@ func TestGraphResponseHeaders(t *testing.T) {
 }
 
 func TestGraphUnknownPaths(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	token := MustMintToken(t, nil)
 	for _, tc := range []struct {
@@ -494,6 +499,7 @@ func TestGraphUnknownPaths(t *testing.T) {
 }
 
 func TestNewGraphRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		edit func(*GraphConfig)

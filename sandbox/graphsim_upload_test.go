@@ -86,6 +86,7 @@ func MustReadReceivedFile(tb testing.TB, dataDir string) []ReceivedUpload {
 }
 
 func TestGraphUploadValidToken(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	before := s.graph.Settings()[0]
 	sample := MustSample(t, s.graph, settingSoon, SampleValid)
@@ -148,6 +149,7 @@ func TestGraphUploadValidToken(t *testing.T) {
 }
 
 func TestGraphUploadRejects(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	valid := string(MustSample(t, s.graph, settingSoon, SampleValid).Data)
 	for _, tc := range []struct {
@@ -217,6 +219,7 @@ func MustWrongFile(tb testing.TB, g *Graph, kind SampleKind) Sample {
 }
 
 func TestGraphUploadRejectsChunkedBody(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	body := MustUploadBody(t, "a@contoso.com", string(MustSample(t, s.graph, settingSoon, SampleValid).Data))
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
@@ -241,6 +244,7 @@ func TestGraphUploadRejectsChunkedBody(t *testing.T) {
 }
 
 func TestGraphUploadBase64Encoding(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.DepTokenEncoding = DepTokenBase64 })
 	sample := MustSample(t, s.graph, settingSchool, SampleValid)
 	encoded := base64.StdEncoding.EncodeToString(sample.Data)
@@ -264,6 +268,7 @@ func TestGraphUploadBase64Encoding(t *testing.T) {
 }
 
 func TestGraphUploadTokenForms(t *testing.T) {
+	t.Parallel()
 	// Intune's reader finds the envelope in the forms a file can take: ABM's S/MIME text with
 	// CRLF or LF line ends, PEM and bare base64.
 	s := MustStartGraph(t)
@@ -285,6 +290,7 @@ func TestGraphUploadTokenForms(t *testing.T) {
 }
 
 func TestGraphLogsHoldNoToken(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	for _, kind := range []SampleKind{SampleValid, SampleExpired} {
 		sample := MustSample(t, s.graph, settingSoon, kind)

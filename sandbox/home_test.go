@@ -8,6 +8,7 @@ import (
 )
 
 func TestHomePage(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t, func(cfg *GraphConfig) { cfg.Faults = "upload=429:30" })
 	resp := MustCallGraph(t, s, http.MethodGet, s.url+"/_sandbox/", "", nil)
 	MustStatus(t, resp, http.StatusOK)
@@ -44,6 +45,7 @@ func TestHomePage(t *testing.T) {
 }
 
 func TestHomePageShowsRenewals(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	sample := MustSample(t, s.graph, settingExpired, SampleValid)
 	MustStatus(t, MustUpload(t, s, settingExpired, "new-retail@contoso.com", string(sample.Data)), http.StatusNoContent)

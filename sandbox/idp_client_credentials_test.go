@@ -26,6 +26,7 @@ func MustClientCredentials(tb testing.TB, idp *sandboxServer, form url.Values) (
 // The watch's grant as Entra's v2.0 endpoint serves it, and Graph taking the app-only token
 // by its roles.
 func TestClientCredentialsGrant(t *testing.T) {
+	t.Parallel()
 	idp := MustStartIdP(t)
 	s := MustStartGraph(t, func(cfg *GraphConfig) {
 		cfg.Issuer = idp.idp.Issuer()

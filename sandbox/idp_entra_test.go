@@ -19,6 +19,7 @@ import (
 // redirect back: error, error_description starting with the AADSTS number and ending with the
 // trace and correlation IDs, and the state.
 func TestEntraRefuses(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	for key, number := range map[string]string{"eve": "AADSTS50020: ", "una": "AADSTS50105: "} {
@@ -52,6 +53,7 @@ func TestEntraRefuses(t *testing.T) {
 // authentication context (a claims challenge's acrs) gets it; a refresh keeps the context and
 // echoes cp1 only when it declares it again.
 func TestClaimsRequest(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	cp1 := `{"access_token":{"xms_cc":{"values":["cp1"]}}}`
@@ -108,6 +110,7 @@ func TestClaimsRequest(t *testing.T) {
 // Once the portal's client secret has passed the expiry the registration shows, the token
 // endpoint refuses it with AADSTS7000222.
 func TestExpiredClientSecret(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	server := httptest.NewServer(mux)
 	t.Cleanup(server.Close)
@@ -127,6 +130,7 @@ func TestExpiredClientSecret(t *testing.T) {
 }
 
 func TestClaimsRequestParsing(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]claimsRequest{
 		``: {},
 		`{"access_token":{"xms_cc":{"values":["cp1"]}}}`:                                 {capabilities: []string{"cp1"}},

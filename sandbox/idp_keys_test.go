@@ -21,6 +21,7 @@ func MustReadFile(tb testing.TB, path string) []byte {
 }
 
 func TestSigningKeyIsCreatedAndReused(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data") // absent: NewIdP creates it
 	path := filepath.Join(dir, "sandbox-idp-key.pem")
 	first := MustStartIdPIn(t, dir)
@@ -65,6 +66,7 @@ func TestSigningKeyIsCreatedAndReused(t *testing.T) {
 }
 
 func TestJWKSEndpointPublishesThePublicKeyOnly(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	var doc struct {
@@ -96,6 +98,7 @@ func TestJWKSEndpointPublishesThePublicKeyOnly(t *testing.T) {
 }
 
 func TestBadKeyFileIsAnError(t *testing.T) {
+	t.Parallel()
 	for name, content := range map[string]string{
 		"not PEM":   "hello",
 		"wrong PEM": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",

@@ -11,6 +11,7 @@ import (
 )
 
 func TestPersonaPage(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	id := MustStartSignIn(t, rp, rp.authCodeURL(newAuthorization()))
@@ -60,6 +61,7 @@ func TestPersonaPage(t *testing.T) {
 }
 
 func TestPersonaPageRefusesBadRequests(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	id := MustStartSignIn(t, rp, rp.authCodeURL(newAuthorization()))
@@ -107,6 +109,7 @@ func TestPersonaPageRefusesBadRequests(t *testing.T) {
 }
 
 func TestPersonaCannotChangeOnceACodeIsIssued(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	id := MustStartSignIn(t, rp, rp.authCodeURL(newAuthorization()))

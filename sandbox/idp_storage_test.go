@@ -34,6 +34,7 @@ func MustCreateAuthRequest(tb testing.TB, s *idpStorage) string {
 }
 
 func TestExpiredAuthRequestsAreRemoved(t *testing.T) {
+	t.Parallel()
 	s, clock := MustNewStorage(t)
 	old := MustCreateAuthRequest(t, s)
 	if err := s.SaveAuthCode(t.Context(), old, "old-code"); err != nil {
@@ -62,6 +63,7 @@ func TestExpiredAuthRequestsAreRemoved(t *testing.T) {
 }
 
 func TestSavingACodeReplacesThePreviousOne(t *testing.T) {
+	t.Parallel()
 	s, _ := MustNewStorage(t)
 	id := MustCreateAuthRequest(t, s)
 	for _, code := range []string{"first", "second"} {
@@ -81,6 +83,7 @@ func TestSavingACodeReplacesThePreviousOne(t *testing.T) {
 }
 
 func TestClientSecretCheck(t *testing.T) {
+	t.Parallel()
 	s, _ := MustNewStorage(t)
 	if err := s.AuthorizeClientIDSecret(t.Context(), ClientID, "secret"); err != nil {
 		t.Errorf("right secret: %v", err)
@@ -93,6 +96,7 @@ func TestClientSecretCheck(t *testing.T) {
 }
 
 func TestGraphPermissions(t *testing.T) {
+	t.Parallel()
 	got := graphPermissions([]string{"openid", graphReadWrite, "offline_access", graphRead, "https://graph.microsoft.com.evil/X"})
 	if want := "DeviceManagementServiceConfig.ReadWrite.All DeviceManagementServiceConfig.Read.All"; got != want {
 		t.Errorf("graphPermissions = %q, want %q", got, want)

@@ -390,6 +390,7 @@ func MustRefresh(tb testing.TB, rp *relyingParty, refreshToken string) (*oauth2.
 }
 
 func TestDiscovery(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	wantIssuer := s.url + "/_sandbox/idp/" + TenantID + "/v2.0"
 	if s.idp.Issuer() != wantIssuer {
@@ -471,6 +472,7 @@ func TestDiscovery(t *testing.T) {
 }
 
 func TestSignInAsEachPersona(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	for _, persona := range Personas() {
@@ -564,6 +566,7 @@ func TestSignInAsEachPersona(t *testing.T) {
 }
 
 func TestAccessTokenIsNotAnIDToken(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	got := MustSignIn(t, rp, "hannah")
@@ -573,6 +576,7 @@ func TestAccessTokenIsNotAnIDToken(t *testing.T) {
 }
 
 func TestAccessTokenLifetimeFromConfig(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	server := httptest.NewServer(mux)
 	t.Cleanup(server.Close)
@@ -591,6 +595,7 @@ func TestAccessTokenLifetimeFromConfig(t *testing.T) {
 }
 
 func TestAuthorizeRequiresS256(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	tests := []struct {
@@ -633,6 +638,7 @@ func TestAuthorizeRequiresS256(t *testing.T) {
 }
 
 func TestCodeExchangeNeedsTheVerifier(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 
@@ -650,6 +656,7 @@ func TestCodeExchangeNeedsTheVerifier(t *testing.T) {
 }
 
 func TestCodeWorksOnce(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	a := newAuthorization()
@@ -662,6 +669,7 @@ func TestCodeWorksOnce(t *testing.T) {
 }
 
 func TestClientAuthentication(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	for _, style := range []struct {
@@ -691,6 +699,7 @@ func TestClientAuthentication(t *testing.T) {
 }
 
 func TestGraphScopes(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	rp.oauth.Scopes = []string{oidc.ScopeOpenID, "profile", graphRead, "https://example.com/Unknown.Scope"}
@@ -712,6 +721,7 @@ func TestGraphScopes(t *testing.T) {
 }
 
 func TestRefreshRotatesStrictly(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	first := MustSignIn(t, rp, "hannah")
@@ -754,6 +764,7 @@ func TestRefreshRotatesStrictly(t *testing.T) {
 }
 
 func TestRefreshWithUnknownTokenIsInvalidGrant(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	_, err := MustRefresh(t, rp, "no-such-refresh-token")
@@ -761,6 +772,7 @@ func TestRefreshWithUnknownTokenIsInvalidGrant(t *testing.T) {
 }
 
 func TestTokenEndpointServesOnlyThePortalsGrants(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	tokenURL := rp.provider.Endpoint().TokenURL
@@ -796,6 +808,7 @@ func TestTokenEndpointServesOnlyThePortalsGrants(t *testing.T) {
 }
 
 func TestUserinfo(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	rp := MustNewRelyingParty(t, s)
 	got := MustSignIn(t, rp, "nora")
@@ -823,6 +836,7 @@ func TestUserinfo(t *testing.T) {
 }
 
 func TestEndSession(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	var calls []url.Values
 	var mu sync.Mutex
@@ -929,6 +943,7 @@ func TestEndSession(t *testing.T) {
 // Single sign-on: a second sign-in in the same browser is the same provider session (sid);
 // another browser is another.
 func TestSessionIDFollowsTheBrowser(t *testing.T) {
+	t.Parallel()
 	s := MustStartIdP(t)
 	sidOf := func(got signIn) string {
 		var c struct {
@@ -989,6 +1004,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 }
 
 func TestNewIdPRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	good := IdPConfig{BaseURL: "http://localhost:8080", DataDir: t.TempDir(), ClientSecret: "s"}
 	tests := map[string]func(*IdPConfig){
 		"empty BaseURL":        func(c *IdPConfig) { c.BaseURL = "" },
@@ -1024,6 +1040,7 @@ func TestNewIdPRejectsBadConfig(t *testing.T) {
 }
 
 func TestPersonas(t *testing.T) {
+	t.Parallel()
 	list := Personas()
 	keys := make([]string, 0, len(list))
 	for _, p := range list {

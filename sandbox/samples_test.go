@@ -17,6 +17,7 @@ import (
 var abmFileName = regexp.MustCompile(`^[A-Za-z ]+_Token_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)_smime\.p7m$`)
 
 func TestSampleTokenFiles(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	now := time.Now()
 	for _, id := range []string{settingSoon, settingExpired, settingSchool} {
@@ -113,6 +114,7 @@ func (g *Graph) settingName(id string) string {
 }
 
 func TestSampleWrongKeyNamesAnotherRecipient(t *testing.T) {
+	t.Parallel()
 	// The portal matches the recipient's issuer and serial against getEncryptionPublicKey:
 	// the wrong-key file must name another certificate.
 	s := MustStartGraph(t)
@@ -138,6 +140,7 @@ func TestSampleWrongKeyNamesAnotherRecipient(t *testing.T) {
 }
 
 func TestSampleWrongFiles(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	vpp := MustWrongFile(t, s.graph, SampleVPPToken)
 	raw, err := base64.StdEncoding.DecodeString(string(vpp.Data))
@@ -179,6 +182,7 @@ func TestSampleWrongFiles(t *testing.T) {
 }
 
 func TestSamplesHandler(t *testing.T) {
+	t.Parallel()
 	s := MustStartGraph(t)
 	for _, sample := range s.graph.Samples() {
 		resp := MustCallGraph(t, s, http.MethodGet, s.url+sample.Path, "", nil)
@@ -201,6 +205,7 @@ func TestSamplesHandler(t *testing.T) {
 }
 
 func TestSamplesSurviveRestart(t *testing.T) {
+	t.Parallel()
 	// A sample downloaded before a restart still uploads after it: the keys persist.
 	dir := t.TempDir()
 	before := MustSample(t, MustStartGraphIn(t, dir).graph, settingSchool, SampleValid)

@@ -988,6 +988,7 @@ func liveHeap() uint64 {
 // where it started, where holding the records would take about 1.5 kB each. (10,000 records keep
 // this quick under the race detector; BenchmarkExport runs 100,000.)
 func TestAuditExportMemoryIsFlat(t *testing.T) {
+	t.Parallel()
 	// Not parallel: other tests' allocations would count as this export's.
 	const n = 10_000
 	db := testkit.MustSQLite(t)

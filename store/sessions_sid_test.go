@@ -13,6 +13,7 @@ import (
 // Front-channel logout ends every session of the provider's session sid, and only those; the
 // sid and login_hint come back with the session.
 func TestDeleteSessionsBySID(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC()

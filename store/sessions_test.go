@@ -48,6 +48,7 @@ func lockedElsewhere(tb testing.TB, db *store.DB, idHash string) bool {
 }
 
 func TestRefreshSessionWritesWhatRefreshReturns(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		MustStoredSession(t, db, "h1", "old")
@@ -84,6 +85,7 @@ func TestRefreshSessionWritesWhatRefreshReturns(t *testing.T) {
 // TestRefreshSessionErrorRollsBack: an error from refresh writes nothing and leaves no lock: the
 // next RefreshSession of the session proceeds at once.
 func TestRefreshSessionErrorRollsBack(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		MustStoredSession(t, db, "h1", "old")
 		boom := errors.New("provider down")
@@ -119,6 +121,7 @@ func TestRefreshSessionErrorRollsBack(t *testing.T) {
 // TestRefreshSessionSerialisesInstances: on PostgreSQL a second RefreshSession of the same
 // session, even from another pool, waits for the first to commit and then sees what it wrote.
 func TestRefreshSessionSerialisesInstances(t *testing.T) {
+	t.Parallel()
 	db, _ := testkit.MustPostgres(t)
 	MustStoredSession(t, db, "h1", "old")
 	ctx := context.Background()

@@ -22,6 +22,7 @@ func eachDatabase(t *testing.T, f func(t *testing.T, db *store.DB)) {
 }
 
 func TestLoginIsSingleUse(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		exp := time.Now().Add(10 * time.Minute).Truncate(time.Microsecond)
@@ -43,6 +44,7 @@ func TestLoginIsSingleUse(t *testing.T) {
 }
 
 func TestSessionRoundTrip(t *testing.T) {
+	t.Parallel()
 	eachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Microsecond)
@@ -85,6 +87,7 @@ func TestSessionRoundTrip(t *testing.T) {
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
+	t.Parallel()
 	path := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
 	for range 2 {
 		db, err := store.Open(context.Background(), path)
@@ -100,6 +103,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 }
 
 func TestSQLiteIsDurable(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	var mode string
 	var sync int
@@ -113,6 +117,7 @@ func TestSQLiteIsDurable(t *testing.T) {
 // The database holds sessions, sealed files and the audit trail: no other user may read it,
 // nor its write-ahead log.
 func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "d.db")
 	db, err := store.Open(context.Background(), "sqlite:"+path)

@@ -32,6 +32,7 @@ func mustTake(t *testing.T, db *store.DB, holder string, now time.Time, want boo
 }
 
 func TestWatchLease(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
@@ -57,6 +58,7 @@ func TestWatchLease(t *testing.T) {
 }
 
 func TestWatchClaimPoll(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
@@ -100,6 +102,7 @@ func TestWatchClaimPoll(t *testing.T) {
 }
 
 func TestWatchReadSavedAndReplaced(t *testing.T) {
+	t.Parallel()
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 11, 29, 9, 0, 0, 123000, time.UTC)

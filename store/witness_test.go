@@ -38,6 +38,7 @@ func (w *fakeWitness) Witness(ctx context.Context, c audit.Checkpoint) error {
 // A witness that fails is counted and logged; one that hangs holds nothing up; Close waits
 // for the shutdown's checkpoint to be delivered.
 func TestWitnessesNeverBlockTheTrail(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	skey, _, err := audit.GenerateKey("depportal-test/audit")
 	if err != nil {

@@ -58,6 +58,7 @@ func (te *tokenEndpoint) Forms() []url.Values {
 }
 
 func TestClientCredentialsWithSecret(t *testing.T) {
+	t.Parallel()
 	te := MustTokenEndpoint(t)
 	cred, err := watch.NewClientCredentials(watch.CredentialConfig{TokenURL: te.URL + "/tid/oauth2/v2.0/token", ClientID: "watch-id",
 		ClientSecret: "watch-secret", Scope: "https://graph.microsoft.com/.default"})
@@ -83,6 +84,7 @@ func TestClientCredentialsWithSecret(t *testing.T) {
 }
 
 func TestClientCredentialsWithCertificate(t *testing.T) {
+	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +142,7 @@ func TestClientCredentialsWithCertificate(t *testing.T) {
 }
 
 func TestClientCredentialsRefusal(t *testing.T) {
+	t.Parallel()
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)

@@ -115,6 +115,7 @@ func MustSMTPServer(tb testing.TB, withTLS bool) (string, *mailbox, *x509.CertPo
 }
 
 func TestEmailIsDeliveredOverSTARTTLSWithAuth(t *testing.T) {
+	t.Parallel()
 	addr, box, pool := MustSMTPServer(t, true)
 	e := &watch.Email{Addr: addr, Username: "depportal@contoso.com", Password: "app-password", From: "depportal@contoso.com",
 		To: []string{"intune-admins@contoso.com", "helpdesk@contoso.com"}, TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
@@ -154,6 +155,7 @@ func unfold(s string) string {
 
 // STARTTLS is required: a server that does not offer it gets nothing, credentials included.
 func TestEmailRefusesAServerWithoutSTARTTLS(t *testing.T) {
+	t.Parallel()
 	addr, box, _ := MustSMTPServer(t, false)
 	e := &watch.Email{Addr: addr, Username: "depportal@contoso.com", Password: "app-password", From: "depportal@contoso.com", To: []string{"a@contoso.com"}}
 	err := e.Send(context.Background(), watch.Message{ID: "x", At: time.Now(), Connector: watch.Connector{Kind: watch.VPP, Name: "Apps", ExpiresAt: time.Now().Add(day)}})

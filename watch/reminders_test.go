@@ -83,6 +83,7 @@ func MustRemindingWatch(tb testing.TB, db *store.DB, intune watch.Intune, clock 
 }
 
 func TestReasons(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	days := watch.DefaultReminderDays
 	for _, tc := range []struct {
@@ -115,6 +116,7 @@ func TestReasons(t *testing.T) {
 // the 20-day VPP token get reminders; the healthy ones and the 45-day push certificate do not.
 // A restart sends none again, and renewing the 9-day token stops its reminders.
 func TestRemindersOncePerThresholdAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	clock := testkit.NewClock()
 	intune := newIntune(clock.Now())
@@ -184,6 +186,7 @@ func TestRemindersOncePerThresholdAcrossRestarts(t *testing.T) {
 }
 
 func TestFailingChannelIsRetriedAndCounted(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	clock := testkit.NewClock()
 	intune := newIntune(clock.Now())
@@ -254,6 +257,7 @@ func TestFailingChannelIsRetriedAndCounted(t *testing.T) {
 // through two days: each threshold is delivered once in all, and when the sender dies the
 // survivor carries on without repeating any.
 func TestTwoInstancesOneReminderPerThreshold(t *testing.T) {
+	t.Parallel()
 	db, _ := testkit.MustPostgres(t)
 	clock := testkit.NewClock()
 	intune := newIntune(clock.Now())

@@ -104,6 +104,7 @@ func MustScrape(tb testing.TB, m *metrics.Metrics, prefix string) []string {
 }
 
 func TestOneInstanceReadsAtStartAndEveryInterval(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	clock := testkit.NewClock()
 	intune := newIntune(clock.Now())
@@ -142,6 +143,7 @@ func TestOneInstanceReadsAtStartAndEveryInterval(t *testing.T) {
 }
 
 func TestFailedReadIsRetriedAndKeepsTheLastGoodOne(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	clock := testkit.NewClock()
 	intune := newIntune(clock.Now())
@@ -253,6 +255,7 @@ func TestTwoInstancesOneReader(t *testing.T) {
 // Run gives the lease up when it stops, so another instance takes over at once rather than
 // after the lease runs out.
 func TestRunReleasesTheLease(t *testing.T) {
+	t.Parallel()
 	db := testkit.MustSQLite(t)
 	clock := testkit.NewClock()
 	intune := &signallingIntune{fakeIntune: newIntune(clock.Now()), read: make(chan struct{}, 1)}
@@ -288,6 +291,7 @@ func (s *signallingIntune) GetApplePushNotificationCertificate(ctx context.Conte
 }
 
 func TestDaysLeft(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		left time.Duration
@@ -303,6 +307,7 @@ func TestDaysLeft(t *testing.T) {
 }
 
 func TestDuplicateNamesKeepTheirGauges(t *testing.T) {
+	t.Parallel()
 	got := watch.Expiries([]watch.Connector{{Kind: watch.VPP, ID: "1", Name: "Apps"}, {Kind: watch.VPP, ID: "2", Name: "Apps"}, {Kind: watch.ADE, ID: "3", Name: "Apps"}})
 	if got[0].Name != "Apps (1)" || got[1].Name != "Apps (2)" || got[2].Name != "Apps" {
 		t.Errorf("names %+v", got)
