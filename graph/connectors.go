@@ -76,7 +76,9 @@ type ApplePushNotificationCertificate struct {
 }
 
 const (
-	vppTokensPath       = "/deviceManagement/vppTokens"
+	// The Apps and Books tokens are an app-management resource (Graph has no vppTokens under
+	// deviceManagement).
+	vppTokensPath       = "/deviceAppManagement/vppTokens"
 	pushCertificatePath = "/deviceManagement/applePushNotificationCertificate"
 )
 

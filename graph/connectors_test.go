@@ -10,8 +10,8 @@ import (
 
 // vppPage1 and vppPage2 are shaped as Graph beta documents vppToken, with the properties a
 // client does not ask for (the token itself is never sent on a list) left out.
-const vppPage1 = `{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceManagement/vppTokens",
- "@odata.nextLink":"%s/beta/deviceManagement/vppTokens?$skiptoken=2",
+const vppPage1 = `{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceAppManagement/vppTokens",
+ "@odata.nextLink":"%s/beta/deviceAppManagement/vppTokens?$skiptoken=2",
  "value":[{"@odata.type":"#microsoft.graph.vppToken","id":"9e1c7f2a-vpp-1","organizationName":"Contoso",
   "vppTokenAccountType":"business","appleId":"vpp@contoso.com","expirationDateTime":"2027-01-02T03:04:05.0000000Z",
   "lastSyncDateTime":"2026-11-20T08:00:00Z","lastModifiedDateTime":"2026-01-02T03:04:05Z","state":"valid",
@@ -27,7 +27,7 @@ func TestListVppTokensFollowsPages(t *testing.T) {
 	t.Parallel()
 	g := MustFakeGraph(t)
 	g.Handle(func(w http.ResponseWriter, r *http.Request, n int) {
-		if r.URL.Path != "/beta/deviceManagement/vppTokens" {
+		if r.URL.Path != "/beta/deviceAppManagement/vppTokens" {
 			t.Errorf("path %s", r.URL.Path)
 		}
 		if n == 0 {

@@ -176,7 +176,8 @@ type route struct {
 	settingID string
 }
 
-// parseRoute understands deviceManagement/depOnboardingSettings[/{id}|('{id}')][/action]; any
+// parseRoute understands deviceManagement/depOnboardingSettings[/{id}|('{id}')][/action],
+// deviceManagement/applePushNotificationCertificate and deviceAppManagement/vppTokens; any
 // other path gets Graph's "Resource not found for the segment" naming the first segment it
 // does not know.
 func parseRoute(path string) (route, string, bool) {
@@ -185,14 +186,28 @@ func parseRoute(path string) (route, string, bool) {
 	if segments[0] == "" {
 		return route{}, "beta", false
 	}
+	// The Apps and Books tokens are an app-management resource: deviceAppManagement/vppTokens.
+	// Under deviceManagement Graph knows no vppTokens segment, and says so.
+	if strings.EqualFold(segments[0], "deviceAppManagement") {
+		if len(segments) < 2 {
+			return route{}, "deviceAppManagement", false
+		}
+		if !strings.EqualFold(segments[1], "vppTokens") {
+			return route{}, segments[1], false
+		}
+		r, bad, _ := parseConnectorRoute(segments[1:])
+		return r, bad, bad == ""
+	}
 	if !strings.EqualFold(segments[0], "deviceManagement") {
 		return route{}, segments[0], false
 	}
 	if len(segments) < 2 {
 		return route{}, "deviceManagement", false
 	}
-	if r, bad, handled := parseConnectorRoute(segments[1:]); handled {
-		return r, bad, bad == ""
+	if !strings.EqualFold(segments[1], "vppTokens") {
+		if r, bad, handled := parseConnectorRoute(segments[1:]); handled {
+			return r, bad, bad == ""
+		}
 	}
 	collection, key, hasKey := strings.Cut(segments[1], "(")
 	if !strings.EqualFold(collection, "depOnboardingSettings") {

@@ -13,12 +13,12 @@ import (
 // the portal's pages read them.
 
 const (
-	OpVppTokens       Operation = "vppTokens"       // GET deviceManagement/vppTokens
+	OpVppTokens       Operation = "vppTokens"       // GET deviceAppManagement/vppTokens
 	OpPushCertificate Operation = "pushCertificate" // GET deviceManagement/applePushNotificationCertificate
 )
 
-// parseConnectorRoute understands deviceManagement/vppTokens and
-// deviceManagement/applePushNotificationCertificate (segments start after deviceManagement).
+// parseConnectorRoute understands vppTokens (under deviceAppManagement) and
+// applePushNotificationCertificate (under deviceManagement); segments start after those.
 // handled is false for any other collection; bad names a segment it does not serve.
 func parseConnectorRoute(segments []string) (r route, bad string, handled bool) {
 	switch {
@@ -179,7 +179,7 @@ func (v VppToken) state(now time.Time) string {
 func (g *Graph) vppTokens(c *call) reply {
 	tokens := g.VppTokens()
 	now := g.now()
-	page := vppTokensPage{ODataContext: c.baseURL() + "/$metadata#deviceManagement/vppTokens", Value: []wireVppToken{}}
+	page := vppTokensPage{ODataContext: c.baseURL() + "/$metadata#deviceAppManagement/vppTokens", Value: []wireVppToken{}}
 	for _, v := range tokens {
 		page.Value = append(page.Value, wireVppToken{
 			ODataType:                 "#microsoft.graph.vppToken",

@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	vppPath  = "/deviceManagement/vppTokens"
+	vppPath  = "/deviceAppManagement/vppTokens"
 	pushPath = "/deviceManagement/applePushNotificationCertificate"
 )
 
@@ -33,7 +33,7 @@ func TestGraphServesVppTokens(t *testing.T) {
 		Value   []map[string]any `json:"value"`
 	}
 	MustJSON(t, resp.body, &page)
-	if !strings.HasSuffix(page.Context, "/$metadata#deviceManagement/vppTokens") || len(page.Value) != 2 {
+	if !strings.HasSuffix(page.Context, "/$metadata#deviceAppManagement/vppTokens") || len(page.Value) != 2 {
 		t.Fatalf("page = %s", resp.body)
 	}
 	now := time.Now()
@@ -150,4 +150,16 @@ func TestConnectorSubpathsAreUnknown(t *testing.T) {
 	}
 	resp := MustCallGraph(t, s, http.MethodPost, vppPath, MustMintToken(t, nil), []byte(`{}`))
 	MustStatus(t, resp, http.StatusMethodNotAllowed)
+}
+
+// Graph has no vppTokens under deviceManagement: the Apps and Books tokens are read from
+// deviceAppManagement, and the wrong collection gets Graph's 400.
+func TestGraphHasNoVppTokensUnderDeviceManagement(t *testing.T) {
+	t.Parallel()
+	s := MustStartGraph(t)
+	resp := MustCallGraph(t, s, http.MethodGet, "/deviceManagement/vppTokens", MustMintToken(t, map[string]any{"scp": scopeRead}), nil)
+	MustStatus(t, resp, http.StatusBadRequest)
+	if !strings.Contains(string(resp.body), "Resource not found for the segment 'vppTokens'.") {
+		t.Errorf("answer = %s", resp.body)
+	}
 }
