@@ -191,7 +191,13 @@ func (a *App) build(opts Options) error {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
 	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: a.db, Audit: trail, SessionKey: cfg.SessionKey,
-		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now})
+		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now,
+		// The watch, built below when configured, stops calling a renewed token about to expire.
+		Renewed: func(ctx context.Context, settingID string, after *graph.OnboardingSetting) {
+			if a.watch != nil {
+				a.watch.Renewed(ctx, settingID, after)
+			}
+		}})
 	if err != nil {
 		return err
 	}
@@ -207,7 +213,7 @@ func (a *App) build(opts Options) error {
 	if err := a.buildWatch(opts, intune); err != nil {
 		return err
 	}
-	a.handler = handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Config:     cfg,
 		Logger:     a.logger,
 		SignIn:     signIn,
@@ -222,7 +228,11 @@ func (a *App) build(opts Options) error {
 		Now:        opts.Now,
 		// Signed-in people see a banner from 30 days before the credential expires.
 		CredentialExpires: a.credential.At,
-	})
+	}
+	if a.watch != nil { // never a nil *watch.Watch in the interface
+		deps.Watch = a.watch
+	}
+	a.handler = handlers.New(deps)
 	return nil
 }
 

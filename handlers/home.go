@@ -10,10 +10,13 @@ import (
 
 	"github.com/depportal/depportal/graph"
 	"github.com/depportal/depportal/views"
+	"github.com/depportal/depportal/watch"
 )
 
-// home greets the person and, for uploaders, lists the enrollment program tokens Intune shows
-// them (their Intune role's scope tags apply).
+// home greets the person and, for uploaders, lists the three kinds of Apple connector Intune
+// shows them, read with their own token (their Intune role's scope tags apply): the enrollment
+// program tokens, renewed here, and the Apps and Books tokens and the MDM push certificate,
+// renewed elsewhere. Others see the watch's last read, when the watch runs.
 func (s *server) home(c echo.Context) error {
 	sess, _ := sessionOf(c)
 	h := views.Home{
@@ -22,14 +25,25 @@ func (s *server) home(c echo.Context) error {
 		UploaderRole: s.roles.Uploader,
 		AuditorRole:  s.roles.Auditor,
 	}
+	p := s.page(c, "Home")
 	if h.CanUpload {
-		settings, err := s.Intune.ListOnboardingSettings(c.Request().Context(), s.Sessions.Delegated(sess))
+		ctx := c.Request().Context()
+		cred := s.Sessions.Delegated(sess)
+		// The three kinds side by side: the person waits for the slowest read, not the sum.
+		var (
+			settings []graph.OnboardingSetting
+			err      error
+			others   = make(chan *delegatedConnectors, 1)
+		)
+		go func() { others <- s.readOtherConnectors(ctx, cred) }()
+		settings, err = s.Intune.ListOnboardingSettings(ctx, cred)
+		other := <-others
 		var ge *graph.Error
 		switch {
 		case errors.As(err, &ge):
-			p := graphProblem(ge, &inSetting{})
-			h.TokensError = &p
-			s.Logger.Log(c.Request().Context(), graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", err)
+			prob := graphProblem(ge, &inSetting{})
+			h.TokensError = &prob
+			s.Logger.Log(ctx, graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", err)
 		case err != nil:
 			return err
 		}
@@ -44,6 +58,45 @@ func (s *server) home(c echo.Context) error {
 			expiries[st.TokenName] = st.TokenExpirationDateTime
 		}
 		s.Metrics.TokenExpiries(expiries)
+
+		if other.vppErr != nil {
+			if h.VppError, err = s.readProblem(c, "Apps and Books tokens", other.vppErr); err != nil {
+				return err
+			}
+		}
+		if other.pushErr != nil {
+			if h.PushError, err = s.readProblem(c, "MDM push certificate", other.pushErr); err != nil {
+				return err
+			}
+			h.PushError.Heading = "Intune did not show the MDM push certificate"
+		}
+		read := watch.FromGraph(settings, other.vpp, other.push)
+		for _, cn := range read {
+			switch cn.Kind {
+			case watch.VPP:
+				h.Vpp = append(h.Vpp, connectorView(cn, now, true))
+			case watch.APNs:
+				v := connectorView(cn, now, true)
+				h.Push = &v
+			}
+		}
+		if s.Watch == nil {
+			// No watch, no banner on other pages: here at least, what this read found.
+			p.Connectors = s.attention(read, true)
+		}
+	} else if s.Watch != nil {
+		h.WatchOn = true
+		cs, st, err := s.Watch.Latest(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if !st.LastSuccessAt.IsZero() {
+			now := s.Now()
+			for _, cn := range cs {
+				h.Watched = append(h.Watched, connectorView(cn, now, false))
+			}
+			h.WatchedAt = dateTimeOrNever(st.LastSuccessAt)
+		}
 	}
-	return render(c, http.StatusOK, views.HomePage(s.page(c, "Home"), h))
+	return render(c, http.StatusOK, views.HomePage(p, h))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/depportal/depportal/metrics"
 	"github.com/depportal/depportal/renewal"
 	"github.com/depportal/depportal/views"
+	"github.com/depportal/depportal/watch"
 )
 
 // Pinger reports whether the database answers.
@@ -37,6 +38,13 @@ type Intune interface {
 	ListOnboardingSettings(ctx context.Context, cred graph.Credentials) ([]graph.OnboardingSetting, error)
 	GetOnboardingSetting(ctx context.Context, cred graph.Credentials, id string) (graph.OnboardingSetting, error)
 	GetEncryptionPublicKey(ctx context.Context, cred graph.Credentials, id string) (string, error)
+	ListVppTokens(ctx context.Context, cred graph.Credentials) ([]graph.VppToken, error)
+	GetApplePushNotificationCertificate(ctx context.Context, cred graph.Credentials) (graph.ApplePushNotificationCertificate, bool, error)
+}
+
+// Watch is the watch's last read of the Apple connectors (*watch.Watch).
+type Watch interface {
+	Latest(ctx context.Context) ([]watch.Connector, watch.State, error)
 }
 
 // Deps is everything the HTTP layer needs, passed in once.
@@ -58,6 +66,9 @@ type Deps struct {
 	// CredentialExpires is when the portal's client secret or certificate expires; zero when
 	// not known. Signed-in people see a banner from 30 days before.
 	CredentialExpires time.Time
+	// Watch, when the watch runs, feeds the banner about Apple connectors every signed-in
+	// person sees; nil when it is off.
+	Watch Watch
 }
 
 type server struct {
@@ -150,6 +161,7 @@ func (s *server) page(c echo.Context, title string) views.Page {
 			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit", Current: inAudit})
 		}
 		p.Credential = s.credentialNotice()
+		p.Connectors = s.connectorBanner(c, sess.Identity.HasRole(s.roles.Uploader))
 	}
 	return p
 }

@@ -31,21 +31,25 @@ func tokenView(st graph.OnboardingSetting, now time.Time) views.Token {
 	if t.Name == "" {
 		t.Name = "(unnamed token " + st.ID + ")"
 	}
-	if !st.TokenExpirationDateTime.IsZero() {
-		t.DaysLeft = int(math.Round(st.TokenExpirationDateTime.Sub(now).Hours() / 24))
-		switch {
-		case st.TokenExpirationDateTime.Before(now):
-			t.State = "expired"
-			if t.DaysLeft == 0 {
-				t.DaysLeft = -1
-			}
-		case t.DaysLeft <= soonDays:
-			t.State = "soon"
-		default:
-			t.State = "ok"
-		}
-	}
+	t.DaysLeft, t.State = expiryState(st.TokenExpirationDateTime, now)
 	return t
+}
+
+// expiryState is the whole days to an expiry, rounded (negative once past, -1 on the day it
+// passed), and its state: "expired", "soon" (soonDays or less), "ok", or "" when unknown. Every
+// page counts days this way.
+func expiryState(expires, now time.Time) (int, string) {
+	if expires.IsZero() {
+		return 0, ""
+	}
+	days := int(math.Round(expires.Sub(now).Hours() / 24))
+	switch {
+	case expires.Before(now):
+		return min(days, -1), "expired"
+	case days <= soonDays:
+		return days, "soon"
+	}
+	return days, "ok"
 }
 
 func programName(tokenType string) string {

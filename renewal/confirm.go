@@ -300,6 +300,12 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 	case Unknown:
 		s.reconcile(work, sess, intent, p, &res)
 	}
+	switch res.Outcome {
+	case Succeeded:
+		s.renewed(work, p.SettingID, res.After)
+	case Unknown:
+		s.renewed(work, p.SettingID, nil) // the watch's next read finds out
+	}
 	if res.Retryable() || res.ClaimsChallenged() {
 		// A claims challenge keeps the file too: the person's fresh sign-in, asking for the
 		// claims, comes back to the kept review (handlers/confirm.go).

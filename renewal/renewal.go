@@ -129,6 +129,11 @@ type Config struct {
 	ReconcileDelays []time.Duration
 	// Sleep waits between read-backs; tests inject it.
 	Sleep func(context.Context, time.Duration) error
+	// Renewed, when set, hears of every upload that Intune took (an answer of 2xx, or a
+	// read-back showing the new token), with the token as read back after it (nil when that
+	// read failed), and of every upload whose outcome stayed unknown (nil): the watch stops
+	// calling the token about to expire, or reads Intune again to find out.
+	Renewed func(ctx context.Context, settingID string, after *graph.OnboardingSetting)
 }
 
 // Service performs renewals.
@@ -139,6 +144,8 @@ type Service struct {
 	sealer *secret.Sealer
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
+	// renewed is Config.Renewed, or nothing.
+	renewed func(ctx context.Context, settingID string, after *graph.OnboardingSetting)
 
 	workTimeout     time.Duration
 	reconcileDelays []time.Duration
@@ -165,8 +172,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleepContext
 	}
+	if cfg.Renewed == nil {
+		cfg.Renewed = func(context.Context, string, *graph.OnboardingSetting) {}
+	}
 	return &Service{intune: cfg.Intune, store: cfg.Store, audit: cfg.Audit, sealer: sealer, now: cfg.Now, sleep: cfg.Sleep,
-		workTimeout: cfg.WorkTimeout, reconcileDelays: cfg.ReconcileDelays}, nil
+		renewed: cfg.Renewed, workTimeout: cfg.WorkTimeout, reconcileDelays: cfg.ReconcileDelays}, nil
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {

@@ -63,6 +63,12 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 </section>
 
 <section class="card">
+<h2>The watch's reminders</h2>
+<p>The watch reads the sandbox's Apple connectors at start and every interval, with its own application token, and sends reminders at 30, 14, 7, 3 and 1 days before expiry (then daily once expired) to a Teams receiver, a signed webhook receiver and an SMTP server, all in this process. The sandbox's Apps and Books token expiring in 20 days and its MDM push certificate (45 days) are among what it reads.</p>
+<p><a href="/_sandbox/outbox">Open the outbox</a>: every message each channel carried.</p>
+</section>
+
+<section class="card">
 <h2>Wrong files</h2>
 <p>Files people pick by mistake. The portal should name them before anything is sent to Intune.</p>
 <ul>

@@ -57,9 +57,13 @@ func (o *Outbox) add(m OutboxMessage) {
 
 const maxOutboxBody = 256 << 10
 
-// ServeHTTP serves the page and the two receivers under /_sandbox/outbox.
+// ServeHTTP serves the page (?format=json: the messages, oldest first, for scripts and tests)
+// and the two receivers under /_sandbox/outbox.
 func (o *Outbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.URL.Path == "/_sandbox/outbox" && r.Method == http.MethodGet && r.URL.Query().Get("format") == "json":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(o.Messages())
 	case r.URL.Path == "/_sandbox/outbox" && r.Method == http.MethodGet:
 		o.page(w)
 	case r.URL.Path == "/_sandbox/outbox/teams" && r.Method == http.MethodPost:

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -50,6 +51,23 @@ func (db *DB) ClaimWatchPoll(ctx context.Context, holder string, now time.Time, 
 	return n == 1, err
 }
 
+func saveConnector(ctx context.Context, tx *sql.Tx, c watch.Connector, at time.Time, replace bool) error {
+	detail, err := json.Marshal(connectorDetail{AppleID: c.AppleID, State: c.State, LastSyncAt: c.LastSyncAt, SyncErrorCode: c.SyncErrorCode})
+	if err != nil {
+		return err
+	}
+	if replace {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM watch_connectors WHERE kind = $1 AND id = $2`, string(c.Kind), c.ID); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO watch_connectors (kind, id, name, expires_at, detail, read_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, string(c.Kind), c.ID, c.Name, orZero(c.ExpiresAt), string(detail), micros(at)); err != nil {
+		return fmt.Errorf("save connector %s %s: %w", c.Kind, c.ID, err)
+	}
+	return nil
+}
+
 // connectorDetail is what a connector holds beyond its key, name and expiry, as JSON.
 type connectorDetail struct {
 	AppleID       string    `json:"apple_id,omitempty"`
@@ -70,13 +88,8 @@ func (db *DB) SaveWatchRead(ctx context.Context, connectors []watch.Connector, a
 		return err
 	}
 	for _, c := range connectors {
-		detail, err := json.Marshal(connectorDetail{AppleID: c.AppleID, State: c.State, LastSyncAt: c.LastSyncAt, SyncErrorCode: c.SyncErrorCode})
-		if err != nil {
+		if err := saveConnector(ctx, tx, c, at, false); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO watch_connectors (kind, id, name, expires_at, detail, read_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, string(c.Kind), c.ID, c.Name, orZero(c.ExpiresAt), string(detail), micros(at)); err != nil {
-			return fmt.Errorf("save connector %s %s: %w", c.Kind, c.ID, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE watch_state SET last_success_at = $1, next_poll_at = $2, failures = 0, last_error = ''
@@ -84,6 +97,36 @@ func (db *DB) SaveWatchRead(ctx context.Context, connectors []watch.Connector, a
 		return err
 	}
 	return tx.Commit()
+}
+
+// SaveWatchConnector replaces one stored connector (a renewal's read-back) and leaves the
+// others and the schedule as they are.
+func (db *DB) SaveWatchConnector(ctx context.Context, c watch.Connector, at time.Time) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := saveConnector(ctx, tx, c, at, true); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ScheduleWatchPoll brings the next read forward to at (never back): the poller reads at its
+// next step.
+func (db *DB) ScheduleWatchPoll(ctx context.Context, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE watch_state SET next_poll_at = $1 WHERE name = 'watch' AND next_poll_at > $1`, micros(at))
+	return err
+}
+
+// SupersedeReminders marks the pending reminders of a connector that were made for another
+// expiry date: a renewal answered them before they were delivered.
+func (db *DB) SupersedeReminders(ctx context.Context, kind watch.Kind, id string, expires time.Time) (int, error) {
+	n, err := affected(db.sql.ExecContext(ctx, `UPDATE reminders SET state = $1
+		WHERE kind = $2 AND connector_id = $3 AND state = $4 AND expires_at <> $5`,
+		watch.ReminderSuperseded, string(kind), id, watch.ReminderPending, orZero(expiryDay(expires))))
+	return int(n), err
 }
 
 // SaveWatchFailure keeps the connectors of the last good read: they are still the best

@@ -166,3 +166,71 @@ func TestWatchReadSavedAndReplaced(t *testing.T) {
 		}
 	})
 }
+
+// A renewal read back: that one connector is replaced, the others stay; the reminders still
+// pending for its old expiry date are superseded, while sent ones and those of other
+// connectors stay as they were; the next read comes forward, never back.
+func TestWatchRenewalReplacesOneConnector(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+		old := watch.Connector{Kind: watch.ADE, ID: "abm", Name: "Contoso ABM", ExpiresAt: t0.Add(9 * 24 * time.Hour)}
+		vpp := watch.Connector{Kind: watch.VPP, ID: "v1", Name: "Apps", ExpiresAt: t0.Add(20 * 24 * time.Hour)}
+		if err := db.SaveWatchRead(ctx, []watch.Connector{old, vpp}, t0, t0.Add(6*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		reminder := func(id string, c watch.Connector, reason, state string) watch.Reminder {
+			return watch.Reminder{ID: id, Connector: c, Reason: reason, Channel: "teams", CreatedAt: t0, State: state, NextAttemptAt: t0}
+		}
+		if _, err := db.AddReminders(ctx, []watch.Reminder{
+			reminder("r-old-pending", old, "14d", watch.ReminderPending),
+			reminder("r-old-sent", old, "30d", watch.ReminderSent),
+			reminder("r-vpp", vpp, "30d", watch.ReminderPending),
+		}); err != nil {
+			t.Fatal(err)
+		}
+
+		renewed := old
+		renewed.ExpiresAt = t0.AddDate(1, 0, 0)
+		if err := db.SaveWatchConnector(ctx, renewed, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := db.SupersedeReminders(ctx, watch.ADE, "abm", renewed.ExpiresAt)
+		if err != nil || n != 1 {
+			t.Fatalf("superseded %d (%v), want 1", n, err)
+		}
+		cs, err := db.WatchConnectors(ctx)
+		if err != nil || len(cs) != 2 {
+			t.Fatalf("connectors %v (%v)", cs, err)
+		}
+		for _, c := range cs {
+			if c.ID == "abm" && !c.ExpiresAt.Equal(renewed.ExpiresAt) {
+				t.Errorf("renewed token stored with expiry %s", c.ExpiresAt)
+			}
+		}
+		rs, err := db.Reminders(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"r-old-pending": watch.ReminderSuperseded, "r-old-sent": watch.ReminderSent, "r-vpp": watch.ReminderPending}
+		for _, r := range rs {
+			if r.State != want[r.ID] {
+				t.Errorf("reminder %s is %s, want %s", r.ID, r.State, want[r.ID])
+			}
+		}
+		if due, _ := db.DueReminders(ctx, t0.Add(time.Hour), 10); len(due) != 1 || due[0].ID != "r-vpp" {
+			t.Errorf("due after the renewal: %v", due)
+		}
+
+		if err := db.ScheduleWatchPoll(ctx, t0.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ScheduleWatchPoll(ctx, t0.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := db.WatchState(ctx); !st.NextPollAt.Equal(t0.Add(2 * time.Minute)) {
+			t.Errorf("next read at %s, want it brought forward to %s and kept there", st.NextPollAt, t0.Add(2*time.Minute))
+		}
+	})
+}

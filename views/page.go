@@ -26,6 +26,30 @@ type Page struct {
 	// Credential, when set, warns signed-in people that the portal's own credential at Entra ID
 	// expires soon (or has): after that nobody can sign in.
 	Credential *CredentialNotice
+	// Connectors are the Apple connectors expired or expiring within 30 days (or whose sync
+	// failed), soonest first: a banner for everyone signed in.
+	Connectors []Connector
+}
+
+// Connector is one Apple connector (an ADE token, an Apps and Books token, the MDM push
+// certificate) with its expiry and where it is renewed.
+type Connector struct {
+	Kind     string // "ADE server token", "Apps and Books token", "MDM push certificate"
+	KindKey  string // "ade", "vpp", "apns"
+	ID       string
+	Name     string
+	Detail   string // a second line: the location, the topic…
+	AppleID  string
+	Expiry   When
+	DaysLeft int
+	State    string // "expired", "soon", "ok", or "" when unknown (as Token.State)
+	// Problem is what else is wrong, in words ("last sync with Apple failed: error 9"), "" if none.
+	Problem string
+	// Renew is the portal's page that renews it (ADE, for uploaders); "" when the portal does
+	// not renew it.
+	Renew string
+	// Elsewhere says where it is renewed when not here.
+	Elsewhere string
 }
 
 // CredentialNotice is the banner about the portal's client secret or certificate.
@@ -80,6 +104,16 @@ type Home struct {
 	AuditorRole  string
 	Tokens       []Token
 	TokensError  *Problem // the token list could not be read
+	// The other two yearly connectors, read with the person's own token (uploaders).
+	Vpp       []Connector
+	VppError  *Problem
+	Push      *Connector // nil: the tenant has none, or it could not be read
+	PushError *Problem
+	// Watched is the watch's last read, for people who do not read Intune here (auditors);
+	// WatchedAt says when it was; empty when the watch is off or never read.
+	Watched   []Connector
+	WatchedAt When
+	WatchOn   bool
 }
 
 // Token is one enrollment program token (an Intune depOnboardingSetting) as listed.
@@ -314,6 +348,17 @@ type AuditDetail struct {
 }
 
 // daysText is a number of days in words: "today", "1 day", "12 days".
+// daysAgo is how long ago something expired: "today" on the day itself.
+func daysAgo(n int) string {
+	switch {
+	case n <= 0:
+		return "today"
+	case n == 1:
+		return "1 day ago"
+	}
+	return strconv.Itoa(n) + " days ago"
+}
+
 func daysText(n int) string {
 	switch {
 	case n <= 0:

@@ -80,8 +80,8 @@ func (c Connector) DaysLeft(now time.Time) int {
 	return days
 }
 
-// fromGraph turns what Graph returned into connectors, soonest expiry first within a kind.
-func fromGraph(settings []graph.OnboardingSetting, vpp []graph.VppToken, push *graph.ApplePushNotificationCertificate) []Connector {
+// FromGraph turns what Graph returned into connectors, soonest expiry first within a kind.
+func FromGraph(settings []graph.OnboardingSetting, vpp []graph.VppToken, push *graph.ApplePushNotificationCertificate) []Connector {
 	var out []Connector
 	for _, s := range settings {
 		out = append(out, Connector{Kind: ADE, ID: s.ID, Name: cmp.Or(s.TokenName, s.ID), ExpiresAt: s.TokenExpirationDateTime.UTC(),
@@ -104,5 +104,20 @@ func Sort(cs []Connector) {
 	rank := func(k Kind) int { return slices.Index(Kinds, k) }
 	slices.SortStableFunc(cs, func(a, b Connector) int {
 		return cmp.Or(cmp.Compare(rank(a.Kind), rank(b.Kind)), a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.Name, b.Name))
+	})
+}
+
+// sortByExpiry orders connectors soonest expiry first, whatever their kind (an unknown expiry
+// last), then by kind and name.
+func sortByExpiry(cs []Connector) {
+	rank := func(k Kind) int { return slices.Index(Kinds, k) }
+	slices.SortStableFunc(cs, func(a, b Connector) int {
+		if a.ExpiresAt.IsZero() != b.ExpiresAt.IsZero() {
+			if a.ExpiresAt.IsZero() {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(rank(a.Kind), rank(b.Kind)), cmp.Compare(a.Name, b.Name))
 	})
 }

@@ -28,6 +28,8 @@ const (
 	ReminderPending = "pending"
 	ReminderSent    = "sent"
 	ReminderFailed  = "failed" // given up after MaxAttempts
+	// ReminderSuperseded: the connector was renewed before the reminder was delivered.
+	ReminderSuperseded = "superseded"
 )
 
 // Reminder is one message for one channel. (Kind, connector ID, expiry, reason, channel) is

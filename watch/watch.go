@@ -54,6 +54,13 @@ type Store interface {
 	SaveWatchFailure(ctx context.Context, message string, at, next time.Time) error
 	WatchState(ctx context.Context) (State, error)
 	WatchConnectors(ctx context.Context) ([]Connector, error)
+	// SaveWatchConnector replaces one stored connector, as a renewal's read-back found it.
+	SaveWatchConnector(ctx context.Context, c Connector, at time.Time) error
+	// ScheduleWatchPoll brings the next read forward to at.
+	ScheduleWatchPoll(ctx context.Context, at time.Time) error
+	// SupersedeReminders marks the connector's pending reminders made for another expiry
+	// date, and returns how many.
+	SupersedeReminders(ctx context.Context, kind Kind, id string, expires time.Time) (int, error)
 }
 
 // Config is everything a Watch depends on.
@@ -246,7 +253,7 @@ func Read(ctx context.Context, intune Intune, cred graph.Credentials) ([]Connect
 	if hasPush {
 		p = &push
 	}
-	return fromGraph(settings, vpp, p), nil
+	return FromGraph(settings, vpp, p), nil
 }
 
 func wrap(what string, err error) error {
