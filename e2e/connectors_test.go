@@ -107,7 +107,7 @@ func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 		t.Errorf("push certificate on the home page: %s", push)
 	}
 	// The banner's Renew link leads to the token's page.
-	MustDo(t, hannah, chromedp.Click(`//aside[@data-testid="connector-banner"]//li[contains(., "Contoso ABM")]//a`),
+	MustDo(t, hannah, chromedp.Click(`//*[@data-testid="connector-banner"]//li[contains(., "Contoso ABM")]//a`),
 		chromedp.WaitVisible(chromedp.ID("token_file")))
 
 	avery := MustBrowser(t)

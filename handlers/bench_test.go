@@ -26,6 +26,33 @@ func BenchmarkSignedInPage(b *testing.B) {
 	}
 }
 
+// BenchmarkPageWithConnectorBanner measures a signed-in page that reads no Graph (the audit
+// trail) with the watch on: its banner comes from the watch's last read in the database.
+func BenchmarkPageWithConnectorBanner(b *testing.B) {
+	for _, watch := range []bool{false, true} {
+		b.Run(map[bool]string{false: "watch-off", true: "watch-on"}[watch], func(b *testing.B) {
+			p := newTestPortalWith(b, nil, func(o *app.Options) { o.Sandbox.Watch = watch })
+			hannah := p.browser(b)
+			testkit.MustSignIn(b, hannah, "hannah", "/")
+			for deadline := time.Now().Add(10 * time.Second); watch; time.Sleep(20 * time.Millisecond) {
+				if strings.Contains(hannah.Get("/audit").Body, `data-testid="connector-banner"`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("no banner")
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if got := hannah.Get("/audit"); got.Status != http.StatusOK {
+					b.Fatalf("status %d", got.Status)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkSignIn measures a complete sign-in: login redirect, the sandbox provider's
 // authorize and persona steps, code exchange, ID token checks and a new session.
 //

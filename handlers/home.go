@@ -26,6 +26,7 @@ func (s *server) home(c echo.Context) error {
 		AuditorRole:  s.roles.Auditor,
 	}
 	p := s.page(c, "Home")
+	p.ConnectorsOpen = true
 	if h.CanUpload {
 		ctx := c.Request().Context()
 		cred := s.Sessions.Delegated(sess)

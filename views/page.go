@@ -29,6 +29,17 @@ type Page struct {
 	// Connectors are the Apple connectors expired or expiring within 30 days (or whose sync
 	// failed), soonest first: a banner for everyone signed in.
 	Connectors []Connector
+	// ConnectorsOpen shows the banner's list opened (the start page); elsewhere it is one line.
+	ConnectorsOpen bool
+}
+
+// connectorNames names the connectors in a banner's one line.
+func connectorNames(cs []Connector) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // Connector is one Apple connector (an ADE token, an Apps and Books token, the MDM push
