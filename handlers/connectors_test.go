@@ -81,4 +81,9 @@ func TestWatchBannerForEveryone(t *testing.T) {
 	if page := hannah.Get("/audit").Body; !strings.Contains(page, `href="/settings/`+abmExpired+`"`) {
 		t.Error("Hannah's banner has no Renew link for the expired token")
 	}
+	// Nora, in the tenant but without a portal role, learns nothing about the connectors.
+	nora := p.browser(t)
+	if page, _ := testkit.MustSignIn(t, nora, "nora", "/"); strings.Contains(page.Body, "connector-banner") || strings.Contains(page.Body, "Contoso ABM") {
+		t.Error("Nora, who holds no portal role, sees the connectors")
+	}
 }

@@ -161,7 +161,10 @@ func (s *server) page(c echo.Context, title string) views.Page {
 			p.Nav = append(p.Nav, views.Link{Label: "Audit trail", Href: "/audit", Current: inAudit})
 		}
 		p.Credential = s.credentialNotice()
-		p.Connectors = s.connectorBanner(c, sess.Identity.HasRole(s.roles.Uploader))
+		if s.roles.Any(sess.Identity) {
+			// Only for the portal's people: a tenant member without a role learns nothing.
+			p.Connectors = s.connectorBanner(c, sess.Identity.HasRole(s.roles.Uploader))
+		}
 	}
 	return p
 }
