@@ -538,7 +538,7 @@ func UploadResultPage(p Page, v UploadResult) templ.Component {
 					}
 				}
 				if v.Token.State != "" {
-					templ_7745c5c3_Err = tokenState(v.Token).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = expiryBadge(v.Token.State, v.Token.DaysLeft).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -62,7 +62,7 @@ func tokenFacts(t Token) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = tokenState(t).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = expiryBadge(t.State, t.DaysLeft).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
