@@ -43,8 +43,9 @@ func (a *App) Tenant() *sandbox.Tenant { return a.sandbox.tenant }
 // its provider, its Graph simulator, and keys kept under the data folder so that sessions,
 // checkpoints and downloaded sample tokens stay valid across restarts. cfg is not changed.
 func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger) (config.Config, sandboxTenant, error) {
-	// Libraries that log through slog's default (the sandbox's OpenID provider) land here too.
-	slog.SetDefault(logger)
+	// The sandbox's OpenID provider logs through slog's default: its records reach this app's
+	// log (sandbox_logs.go).
+	routeSandboxLogs(logger)
 	if cfg.SessionKey == nil {
 		key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "session.key"))
 		if err != nil {
@@ -82,14 +83,14 @@ func resolveSandbox(cfg config.Config, opts SandboxOptions, logger *slog.Logger)
 	if tenant.IdP.Issuer() != cfg.Issuer() {
 		return cfg, sandboxTenant{}, fmt.Errorf("sandbox issuer %s does not match the configured %s", tenant.IdP.Issuer(), cfg.Issuer())
 	}
-	sb := sandboxTenant{tenant: tenant, wrapped: tenant}
+	sb := sandboxTenant{tenant: tenant, wrapped: withSandboxLogs(tenant, logger)}
 	if opts.Watch {
 		if cfg, sb.smtp, err = sandboxWatch(cfg, tenant); err != nil {
 			return cfg, sandboxTenant{}, err
 		}
 	}
 	if opts.Wrap != nil {
-		sb.wrapped = opts.Wrap(tenant)
+		sb.wrapped = opts.Wrap(sb.wrapped)
 	}
 	return cfg, sb, nil
 }

@@ -1,0 +1,63 @@
+//go:build !nosandbox
+
+package app_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/depportal/depportal/app"
+	"github.com/depportal/depportal/config"
+	"github.com/depportal/depportal/internal/testkit"
+)
+
+// startSandboxWithLogs starts a sandbox app logging into its own buffer.
+func startSandboxWithLogs(tb testing.TB) (*app.App, *testkit.LogBuffer) {
+	tb.Helper()
+	dir := tb.TempDir()
+	testkit.WriteSandboxKeys(tb, dir)
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_LISTEN": "127.0.0.1:0"}[k]
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logs := &testkit.LogBuffer{}
+	a, err := app.New(context.Background(), cfg.WithListener(ln.Addr()), app.Options{Logs: logs})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return a, logs
+}
+
+// The sandbox's OpenID provider logs through slog's default logger; with two apps in one
+// process, each app's provider logs reach that app's log, not the other's (nor the newest's).
+func TestSandboxProviderLogsReachTheirOwnApp(t *testing.T) {
+	t.Parallel()
+	first, firstLogs := startSandboxWithLogs(t)
+	second, secondLogs := startSandboxWithLogs(t)
+	// An authorization request for an unknown client: the provider logs "auth request".
+	for _, a := range []*app.App{first, second} {
+		resp, err := http.Get(a.Config().Issuer() + "/authorize?client_id=nobody&response_type=code")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for name, logs := range map[string]*testkit.LogBuffer{"first": firstLogs, "second": secondLogs} {
+		if n := strings.Count(logs.String(), `msg="auth request"`) + strings.Count(logs.String(), `"msg":"auth request"`); n != 1 {
+			t.Errorf("the %s app's log holds %d of the provider's \"auth request\" records, want its own 1:\n%s", name, n, logs.String())
+		}
+	}
+}
