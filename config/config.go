@@ -181,7 +181,7 @@ var Variables = []Variable{
 	{"DEPPORTAL_WATCH_CLIENT_ID", "(none: no watch; the sandbox runs its own)", "Application (client) ID of the watch's own app registration (application permission DeviceManagementServiceConfig.Read.All only), same tenant. Turns the watch on."},
 	{"DEPPORTAL_WATCH_CLIENT_SECRET", "(none)", "Client secret of the watch's app registration. Or use DEPPORTAL_WATCH_CLIENT_CERTIFICATE."},
 	{"DEPPORTAL_WATCH_CLIENT_CERTIFICATE", "(none)", "Instead of a secret: PEM certificate and RSA private key of the watch's registration (the text, or a file path)."},
-	{"DEPPORTAL_WATCH_INTERVAL", "6h", "How often the watch reads the ADE tokens, Apps and Books tokens and push certificate (and once at start)."},
+	{"DEPPORTAL_WATCH_INTERVAL", "6h", "How often the watch reads the ADE tokens, Apps and Books tokens and push certificate (and once at start); at least 1m, or 10s in the sandbox."},
 	{"DEPPORTAL_REMINDER_DAYS", "30,14,7,3,1", "Days before expiry at which the watch sends a reminder (then daily once expired), once per threshold per expiry date."},
 	{"DEPPORTAL_REMINDER_TEAMS_URL", "(none)", "A Microsoft Teams Workflows webhook URL (\"When a Teams webhook request is received\"): reminders as Adaptive Cards."},
 	{"DEPPORTAL_REMINDER_WEBHOOK_URL", "(none)", "A URL that receives reminders as JSON, signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature)."},

@@ -150,3 +150,20 @@ func TestReminderProblemsNamed(t *testing.T) {
 		})
 	}
 }
+
+// The sandbox's Graph is in-process: its watch may read every 10 s (no less), a tenant's
+// every minute at the least.
+func TestSandboxWatchIntervalFloor(t *testing.T) {
+	t.Parallel()
+	if c := MustLoad(t, map[string]string{"DEPPORTAL_WATCH_INTERVAL": "20s"}); c.Mode != ModeSandbox || c.Watch.Interval != 20*time.Second {
+		t.Errorf("sandbox with 20s: mode %s, interval %s", c.Mode, c.Watch.Interval)
+	}
+	if problems := strings.Join(MustFail(t, map[string]string{"DEPPORTAL_WATCH_INTERVAL": "5s"}), "\n"); !strings.Contains(problems, "must be at least 10s") {
+		t.Errorf("sandbox with 5s: %s", problems)
+	}
+	m := tenantEnv()
+	m["DEPPORTAL_WATCH_INTERVAL"] = "20s"
+	if problems := strings.Join(MustFail(t, m), "\n"); !strings.Contains(problems, "must be at least 1m0s") {
+		t.Errorf("tenant with 20s: %s", problems)
+	}
+}

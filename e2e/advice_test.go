@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 // The two files the review must stop before Intune sees them, as a person meets them: the
@@ -12,6 +14,7 @@ import (
 // named as that token's and renews it from the same file, uploaded once.
 func TestWrongTokenAndExpiredFiles(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

@@ -5,10 +5,13 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 
 	// Hannah renews a token.

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 // Conditional Access wants a step-up while Hannah confirms: Graph answers the upload with a
@@ -13,6 +15,7 @@ import (
 // back to the review of the same file, confirms again, and the token is renewed.
 func TestClaimsChallengeDuringConfirmation(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=claims")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 // outboxMessage is one message of the sandbox outbox (/_sandbox/outbox?format=json).
@@ -79,6 +81,7 @@ func watchPolls(tb testing.TB, p *portal) int {
 // reminder for it.
 func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	// One read a minute (the least allowed), so that the renewal's "read again now" shows
 	// within the test: the poller steps every 5 s.
 	p := MustStartPortal(t, "DEPPORTAL_WATCH_INTERVAL=1m")

@@ -253,6 +253,7 @@ func signInAs(tb testing.TB, ctx context.Context, p *portal, persona, shot strin
 
 func TestHannahSignsInAndOut(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "01-sandbox-sign-in")
@@ -286,6 +287,7 @@ func TestHannahSignsInAndOut(t *testing.T) {
 
 func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -298,6 +300,7 @@ func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
 
 func TestEveFromAnotherTenantIsRefused(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "eve", "")

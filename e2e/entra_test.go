@@ -9,6 +9,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	_ "modernc.org/sqlite"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 // MustProviderSession reads, from the portal's own database, the provider's session (sid) and
@@ -34,6 +36,7 @@ func MustProviderSession(tb testing.TB, p *portal) (sid, loginHint string) {
 // whom to ask, with Entra's error for the ticket.
 func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "una", "")
@@ -48,6 +51,7 @@ func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
 // Gus, a B2B guest holding the uploader role here, signs in and sees the tokens.
 func TestGusGuestIsAdmitted(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "gus", "")
@@ -65,6 +69,7 @@ func TestGusGuestIsAdmitted(t *testing.T) {
 // session in hers.
 func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	hannah := MustBrowser(t)
 	signInAs(t, hannah, p, "hannah", "")
@@ -85,6 +90,7 @@ func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
 // URL, and the portal session ends too.
 func TestSigningOutOfEntraEndsThePortalSession(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

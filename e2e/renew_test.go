@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/depportal/depportal/internal/testkit"
 )
 
 const abmSoon = "0b6f9a4e-2c1d-4e8f-9a3b-5d7c1e2f4a61" // Contoso ABM, expires in 9 days
@@ -55,6 +57,7 @@ func uploadForReview(tb testing.TB, ctx context.Context, p *portal, settingID, a
 
 func TestHannahRenewsAToken(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -87,6 +90,7 @@ func TestHannahRenewsAToken(t *testing.T) {
 
 func TestPreflightStopsWrongFiles(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -110,6 +114,7 @@ func TestPreflightStopsWrongFiles(t *testing.T) {
 
 func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -132,6 +137,7 @@ func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
 
 func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -158,6 +164,7 @@ func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 
 func TestNoraCannotReachTheForm(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -172,6 +179,7 @@ func TestNoraCannotReachTheForm(t *testing.T) {
 
 func TestSandboxHomeOffersTheSamples(t *testing.T) {
 	t.Parallel()
+	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	MustDo(t, ctx, chromedp.Navigate(p.URL+"/_sandbox/"), chromedp.WaitVisible(chromedp.CSS("main, body")), screenshot("00-sandbox-home"))
