@@ -3,14 +3,11 @@
 package app_test
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/depportal/depportal/app"
-	"github.com/depportal/depportal/config"
 	"github.com/depportal/depportal/internal/testkit"
 )
 
@@ -19,26 +16,8 @@ func startSandboxWithLogs(tb testing.TB) (*app.App, *testkit.LogBuffer) {
 	tb.Helper()
 	dir := tb.TempDir()
 	testkit.WriteSandboxKeys(tb, dir)
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_LISTEN": "127.0.0.1:0"}[k]
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	logs := &testkit.LogBuffer{}
-	a, err := app.New(context.Background(), cfg.WithListener(ln.Addr()), app.Options{Logs: logs})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, ln) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return a, logs
+	return MustStartApp(tb, dir, app.Options{Logs: logs}).app, logs
 }
 
 // The sandbox's OpenID provider logs through slog's default logger; with two apps in one

@@ -25,6 +25,12 @@ type runningPortal struct {
 // MustStartSandbox starts the sandbox portal on dataDir as main does, nobody signed in.
 func MustStartSandbox(tb testing.TB, dataDir string) *runningPortal {
 	tb.Helper()
+	return MustStartApp(tb, dataDir, app.Options{Logs: io.Discard, Sandbox: app.SandboxOptions{Watch: true}})
+}
+
+// MustStartApp starts a sandbox app on dataDir with opts, and stops it when the test ends.
+func MustStartApp(tb testing.TB, dataDir string, opts app.Options) *runningPortal {
+	tb.Helper()
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"DEPPORTAL_DATA_DIR": dataDir, "DEPPORTAL_LISTEN": "127.0.0.1:0"}[k]
 	})
@@ -35,7 +41,7 @@ func MustStartSandbox(tb testing.TB, dataDir string) *runningPortal {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg.WithListener(ln.Addr()), app.Options{Logs: io.Discard, Sandbox: app.SandboxOptions{Watch: true}})
+	a, err := app.New(context.Background(), cfg.WithListener(ln.Addr()), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
