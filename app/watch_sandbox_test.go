@@ -118,6 +118,11 @@ func TestSandboxWatchRemindsWithNobodySignedIn(t *testing.T) {
 		t.Errorf("%d messages, want 9", len(msgs))
 	}
 
+	// The receiving end can hold a message before the sender has finished its side and counted
+	// it: wait for the count, not for time.
+	MustWaitFor(t, "three e-mails counted as sent", func() bool {
+		return strings.Contains(mustGet(t, p.url+"/metrics"), `depportal_reminders_sent_total{channel="email",result="sent"} 3`)
+	})
 	metrics := mustGet(t, p.url+"/metrics")
 	for _, want := range []string{`depportal_apple_connector_expiry_timestamp_seconds{kind="ade",name="Contoso ABM"}`,
 		`depportal_apple_connector_expiry_timestamp_seconds{kind="vpp",name="Contoso Apps and Books"}`,
