@@ -87,30 +87,35 @@ func (s *server) attention(cs []watch.Connector, canRenew bool) []views.Connecto
 	return out
 }
 
-// delegatedConnectors is what the person's own token reads of the Apps and Books tokens and the
-// push certificate (their Intune role applies), side by side with the caller's other reads.
-type delegatedConnectors struct {
-	vpp     []graph.VppToken
-	vppErr  error
-	push    *graph.ApplePushNotificationCertificate
-	pushErr error
+// connectorReads is what the person's own token read of the three kinds (their Intune role
+// applies), each with its own error.
+type connectorReads struct {
+	settings    []graph.OnboardingSetting
+	settingsErr error
+	vpp         []graph.VppToken
+	vppErr      error
+	push        *graph.ApplePushNotificationCertificate
+	pushErr     error
 }
 
-func (s *server) readOtherConnectors(ctx context.Context, cred graph.Credentials) *delegatedConnectors {
+// readConnectors reads the three kinds side by side: the person waits for the slowest read,
+// not the sum.
+func (s *server) readConnectors(ctx context.Context, cred graph.Credentials) connectorReads {
 	var (
-		d  delegatedConnectors
+		r  connectorReads
 		wg sync.WaitGroup
 	)
-	wg.Go(func() { d.vpp, d.vppErr = s.Intune.ListVppTokens(ctx, cred) })
+	wg.Go(func() { r.settings, r.settingsErr = s.Intune.ListOnboardingSettings(ctx, cred) })
+	wg.Go(func() { r.vpp, r.vppErr = s.Intune.ListVppTokens(ctx, cred) })
 	wg.Go(func() {
 		cert, ok, err := s.Intune.GetApplePushNotificationCertificate(ctx, cred)
 		if ok {
-			d.push = &cert
+			r.push = &cert
 		}
-		d.pushErr = err
+		r.pushErr = err
 	})
 	wg.Wait()
-	return &d
+	return r
 }
 
 // readProblem is a connector read that failed, as the home page shows it; a failure that is

@@ -27,77 +27,83 @@ func (s *server) home(c echo.Context) error {
 	}
 	p := s.page(c, "Home")
 	p.ConnectorsOpen = true
-	if h.CanUpload {
-		ctx := c.Request().Context()
-		cred := s.Sessions.Delegated(sess)
-		// The three kinds side by side: the person waits for the slowest read, not the sum.
-		var (
-			settings []graph.OnboardingSetting
-			err      error
-			others   = make(chan *delegatedConnectors, 1)
-		)
-		go func() { others <- s.readOtherConnectors(ctx, cred) }()
-		settings, err = s.Intune.ListOnboardingSettings(ctx, cred)
-		other := <-others
-		var ge *graph.Error
-		switch {
-		case errors.As(err, &ge):
-			prob := graphProblem(ge, &inSetting{})
-			h.TokensError = &prob
-			s.Logger.Log(ctx, graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", err)
-		case err != nil:
+	switch {
+	case h.CanUpload:
+		if err := s.uploaderHome(c, s.Sessions.Delegated(sess), &h, &p); err != nil {
 			return err
 		}
-		// Soonest expiry first: that is the one to renew.
-		sort.SliceStable(settings, func(i, j int) bool {
-			return settings[i].TokenExpirationDateTime.Before(settings[j].TokenExpirationDateTime)
-		})
-		now := s.Now()
-		expiries := map[string]time.Time{}
-		for _, st := range settings {
-			h.Tokens = append(h.Tokens, tokenView(st, now))
-			expiries[st.TokenName] = st.TokenExpirationDateTime
-		}
-		s.Metrics.TokenExpiries(expiries)
-
-		if other.vppErr != nil {
-			if h.VppError, err = s.readProblem(c, "Apps and Books tokens", other.vppErr); err != nil {
-				return err
-			}
-		}
-		if other.pushErr != nil {
-			if h.PushError, err = s.readProblem(c, "MDM push certificate", other.pushErr); err != nil {
-				return err
-			}
-			h.PushError.Heading = "Intune did not show the MDM push certificate"
-		}
-		read := watch.FromGraph(settings, other.vpp, other.push)
-		for _, cn := range read {
-			switch cn.Kind {
-			case watch.VPP:
-				h.Vpp = append(h.Vpp, connectorView(cn, now, true))
-			case watch.APNs:
-				v := connectorView(cn, now, true)
-				h.Push = &v
-			}
-		}
-		if s.Watch == nil {
-			// No watch, no banner on other pages: here at least, what this read found.
-			p.Connectors = s.attention(read, true)
-		}
-	} else if s.Watch != nil {
-		h.WatchOn = true
-		cs, st, err := s.Watch.Latest(c.Request().Context())
-		if err != nil {
+	case s.Watch != nil:
+		if err := s.watchedHome(c, &h); err != nil {
 			return err
-		}
-		if !st.LastSuccessAt.IsZero() {
-			now := s.Now()
-			for _, cn := range cs {
-				h.Watched = append(h.Watched, connectorView(cn, now, false))
-			}
-			h.WatchedAt = dateTimeOrNever(st.LastSuccessAt)
 		}
 	}
 	return render(c, http.StatusOK, views.HomePage(p, h))
+}
+
+// uploaderHome fills in the three kinds of connector as the person's own token reads them.
+func (s *server) uploaderHome(c echo.Context, cred graph.Credentials, h *views.Home, p *views.Page) error {
+	r := s.readConnectors(c.Request().Context(), cred)
+	var ge *graph.Error
+	switch {
+	case errors.As(r.settingsErr, &ge):
+		prob := graphProblem(ge, &inSetting{})
+		h.TokensError = &prob
+		s.Logger.Log(c.Request().Context(), graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", r.settingsErr)
+	case r.settingsErr != nil:
+		return r.settingsErr
+	}
+	// Soonest expiry first: that is the one to renew.
+	sort.SliceStable(r.settings, func(i, j int) bool {
+		return r.settings[i].TokenExpirationDateTime.Before(r.settings[j].TokenExpirationDateTime)
+	})
+	now := s.Now()
+	expiries := map[string]time.Time{}
+	for _, st := range r.settings {
+		h.Tokens = append(h.Tokens, tokenView(st, now))
+		expiries[st.TokenName] = st.TokenExpirationDateTime
+	}
+	s.Metrics.TokenExpiries(expiries)
+
+	var err error
+	if r.vppErr != nil {
+		if h.VppError, err = s.readProblem(c, "Apps and Books tokens", r.vppErr); err != nil {
+			return err
+		}
+	}
+	if r.pushErr != nil {
+		if h.PushError, err = s.readProblem(c, "MDM push certificate", r.pushErr); err != nil {
+			return err
+		}
+		h.PushError.Heading = "Intune did not show the MDM push certificate"
+	}
+	read := watch.FromGraph(r.settings, r.vpp, r.push)
+	for _, cn := range read {
+		switch cn.Kind {
+		case watch.VPP:
+			h.Vpp = append(h.Vpp, connectorView(cn, now, true))
+		case watch.APNs:
+			v := connectorView(cn, now, true)
+			h.Push = &v
+		}
+	}
+	if s.Watch == nil {
+		// No watch, no banner on other pages: here at least, what this read found.
+		p.Connectors = s.attention(read, true)
+	}
+	return nil
+}
+
+// watchedHome lists the watch's last read, for someone who does not read Intune here.
+func (s *server) watchedHome(c echo.Context, h *views.Home) error {
+	h.WatchOn = true
+	cs, st, err := s.Watch.Latest(c.Request().Context())
+	if err != nil || st.LastSuccessAt.IsZero() {
+		return err
+	}
+	now := s.Now()
+	for _, cn := range cs {
+		h.Watched = append(h.Watched, connectorView(cn, now, false))
+	}
+	h.WatchedAt = dateTimeOrNever(st.LastSuccessAt)
+	return nil
 }
