@@ -3,6 +3,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 
@@ -20,3 +21,8 @@ func (sandboxTenant) handler() http.Handler { return nil }
 func resolveSandbox(cfg config.Config, _ SandboxOptions, _ *slog.Logger) (config.Config, sandboxTenant, error) {
 	return cfg, sandboxTenant{}, ErrNoSandbox
 }
+
+// emailTLS is nil: the SMTP server's certificate is checked against the system's roots.
+func (sandboxTenant) emailTLS() *tls.Config { return nil }
+
+func (sandboxTenant) close() {}
