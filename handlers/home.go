@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,12 +56,9 @@ func (s *server) uploaderHome(c echo.Context, cred graph.Credentials, h *views.H
 		return r.settings[i].TokenExpirationDateTime.Before(r.settings[j].TokenExpirationDateTime)
 	})
 	now := s.Now()
-	expiries := map[string]time.Time{}
 	for _, st := range r.settings {
 		h.Tokens = append(h.Tokens, tokenView(st, now))
-		expiries[st.TokenName] = st.TokenExpirationDateTime
 	}
-	s.Metrics.TokenExpiries(expiries)
 
 	var err error
 	if r.vppErr != nil {
@@ -77,6 +73,7 @@ func (s *server) uploaderHome(c echo.Context, cred graph.Credentials, h *views.H
 		h.PushError.Heading = "Intune did not show the MDM push certificate"
 	}
 	read := watch.FromGraph(r.settings, r.vpp, r.push)
+	s.Metrics.SeenConnectors(watch.Expiries(read))
 	for _, cn := range read {
 		switch cn.Kind {
 		case watch.VPP:

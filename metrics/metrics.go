@@ -131,9 +131,9 @@ func (m *Metrics) GraphCall(op string, status int, d time.Duration) {
 // AuditAppend records the time one audit append took.
 func (m *Metrics) AuditAppend(d time.Duration) { m.auditAppend.Observe(d.Seconds()) }
 
-// TokenExpiries sets the expiry gauge of each token read from Intune. Tokens not in the list
+// tokenExpiries sets the gauge of earlier releases for each ADE token. Tokens not in the list
 // keep their last value: one person's scope tags may hide tokens another sees.
-func (m *Metrics) TokenExpiries(expiries map[string]time.Time) {
+func (m *Metrics) tokenExpiries(expiries map[string]time.Time) {
 	for name, t := range expiries {
 		if t.IsZero() {
 			continue

@@ -54,17 +54,7 @@ type ConnectorExpiry struct {
 // (depportal_dep_token_expiry_timestamp_seconds), kept for one release.
 func (m *Metrics) ConnectorExpiries(all []ConnectorExpiry) {
 	m.connectorExpiry.Reset()
-	ade := map[string]time.Time{}
-	for _, c := range all {
-		if c.Expires.IsZero() {
-			continue
-		}
-		m.connectorExpiry.WithLabelValues(c.Kind, c.Name).Set(float64(c.Expires.Unix()))
-		if c.Kind == "ade" {
-			ade[c.Name] = c.Expires
-		}
-	}
-	m.TokenExpiries(ade)
+	m.SeenConnectors(all)
 }
 
 // SeenConnectors sets the gauge of connectors a person's page read, leaving the others as
@@ -80,7 +70,7 @@ func (m *Metrics) SeenConnectors(seen []ConnectorExpiry) {
 			ade[c.Name] = c.Expires
 		}
 	}
-	m.TokenExpiries(ade)
+	m.tokenExpiries(ade)
 }
 
 // WatchSucceeded sets when the watch last read Intune in full (any instance's read).
