@@ -118,18 +118,23 @@ func (s *server) readConnectors(ctx context.Context, cred graph.Credentials) con
 	return r
 }
 
-// readProblem is a connector read that failed, as the home page shows it; a failure that is
-// not Graph's own (a bug, a cancelled request) is returned instead.
-func (s *server) readProblem(c echo.Context, what string, err error) (*views.Problem, error) {
+// readProblem is a failed read as its section of the start page shows it (nil when the read
+// worked), logged as "list <what>"; a failure that is not Graph's own (a bug, a cancelled
+// request) is returned instead. heading, when set, names the section's kind: those are the
+// kinds renewed elsewhere, and a refusal by the person's Intune role says it spares the
+// enrollment program tokens.
+func (s *server) readProblem(c echo.Context, what, heading string, err error) (*views.Problem, error) {
 	var ge *graph.Error
-	if !errors.As(err, &ge) {
+	if err == nil || !errors.As(err, &ge) {
 		return nil, err
 	}
 	p := graphProblem(ge, &inSetting{})
-	p.Heading = "Intune did not list the " + what
-	if ge.Class() == graph.ClassMissingIntuneRole {
-		p.Message = "Intune refused because your Intune role does not let you read the " + what + ", or their scope tags are not in your role's scope. The enrollment program tokens above are not affected."
-		p.Next = "Ask an Intune administrator for a role that can read them, or look them up in the Intune admin center."
+	if heading != "" {
+		p.Heading = heading
+		if ge.Class() == graph.ClassMissingIntuneRole {
+			p.Message = "Intune refused because your Intune role does not let you read the " + what + ", or their scope tags are not in your role's scope. The enrollment program tokens above are not affected."
+			p.Next = "Ask an Intune administrator for a role that can read them, or look them up in the Intune admin center."
+		}
 	}
 	s.Logger.Log(c.Request().Context(), graphLogLevel(ge), "list "+what, "request_id", requestIDOf(c), "err", err)
 	return &p, nil

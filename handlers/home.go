@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"sort"
 
@@ -42,14 +41,15 @@ func (s *server) home(c echo.Context) error {
 // uploaderHome fills in the three kinds of connector as the person's own token reads them.
 func (s *server) uploaderHome(c echo.Context, cred graph.Credentials, h *views.Home, p *views.Page) error {
 	r := s.readConnectors(c.Request().Context(), cred)
-	var ge *graph.Error
-	switch {
-	case errors.As(r.settingsErr, &ge):
-		prob := graphProblem(ge, &inSetting{})
-		h.TokensError = &prob
-		s.Logger.Log(c.Request().Context(), graphLogLevel(ge), "list tokens", "request_id", requestIDOf(c), "err", r.settingsErr)
-	case r.settingsErr != nil:
-		return r.settingsErr
+	var err error
+	if h.TokensError, err = s.readProblem(c, "tokens", "", r.settingsErr); err != nil {
+		return err
+	}
+	if h.VppError, err = s.readProblem(c, "Apps and Books tokens", "Intune did not list the Apps and Books tokens", r.vppErr); err != nil {
+		return err
+	}
+	if h.PushError, err = s.readProblem(c, "MDM push certificate", "Intune did not show the MDM push certificate", r.pushErr); err != nil {
+		return err
 	}
 	// Soonest expiry first: that is the one to renew.
 	sort.SliceStable(r.settings, func(i, j int) bool {
@@ -58,19 +58,6 @@ func (s *server) uploaderHome(c echo.Context, cred graph.Credentials, h *views.H
 	now := s.Now()
 	for _, st := range r.settings {
 		h.Tokens = append(h.Tokens, tokenView(st, now))
-	}
-
-	var err error
-	if r.vppErr != nil {
-		if h.VppError, err = s.readProblem(c, "Apps and Books tokens", r.vppErr); err != nil {
-			return err
-		}
-	}
-	if r.pushErr != nil {
-		if h.PushError, err = s.readProblem(c, "MDM push certificate", r.pushErr); err != nil {
-			return err
-		}
-		h.PushError.Heading = "Intune did not show the MDM push certificate"
 	}
 	read := watch.FromGraph(r.settings, r.vpp, r.push)
 	s.Metrics.SeenConnectors(watch.Expiries(read))
