@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -25,26 +24,8 @@ func MustAdaptiveCards(tb testing.TB) (node, sdk string) {
 		Missing(tb, "Node.js", "node is not on PATH (apt-get install -y nodejs); the Adaptive Cards SDK runs in it")
 		return "", ""
 	}
-	candidates := []string{os.Getenv("DEPPORTAL_ADAPTIVECARDS")}
-	if dir, err := os.Getwd(); err == nil {
-		for ; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, AdaptiveCardsDir, "node_modules", "adaptivecards", "dist", "adaptivecards.js"))
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if fi, err := os.Stat(c); err == nil && fi.Size() > 0 {
-			abs, err := filepath.Abs(c)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return node, abs
-		}
+	if sdk := installed("DEPPORTAL_ADAPTIVECARDS", filepath.Join(AdaptiveCardsDir, "node_modules", "adaptivecards", "dist", "adaptivecards.js")); sdk != "" {
+		return node, sdk
 	}
 	Missing(tb, "the Adaptive Cards SDK", "not found in DEPPORTAL_ADAPTIVECARDS or "+AdaptiveCardsDir+
 		" (run .ci/run, or: npm install --no-save --prefix "+AdaptiveCardsDir+" adaptivecards@"+AdaptiveCardsVersion+")")

@@ -19,10 +19,22 @@ const AxeDir = ".ci/axe"
 // in CI.
 func MustAxe(tb testing.TB) string {
 	tb.Helper()
-	candidates := []string{os.Getenv("DEPPORTAL_AXE")}
+	if path := installed("DEPPORTAL_AXE", filepath.Join(AxeDir, "node_modules", "axe-core", "axe.min.js")); path != "" {
+		if src, err := os.ReadFile(path); err == nil {
+			return string(src)
+		}
+	}
+	Missing(tb, "axe-core", "not found in DEPPORTAL_AXE or "+AxeDir+" (run .ci/run, or: npm install --no-save --prefix "+AxeDir+" axe-core@"+AxeVersion+")")
+	return ""
+}
+
+// installed finds a file .ci/run installs: the one the variable env names, else rel (relative
+// to the repository's root) found from the test's folder upwards; "" when neither is there.
+func installed(env, rel string) string {
+	candidates := []string{os.Getenv(env)}
 	if dir, err := os.Getwd(); err == nil {
 		for ; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, AxeDir, "node_modules", "axe-core", "axe.min.js"))
+			candidates = append(candidates, filepath.Join(dir, rel))
 			if filepath.Dir(dir) == dir {
 				break
 			}
@@ -32,10 +44,12 @@ func MustAxe(tb testing.TB) string {
 		if c == "" {
 			continue
 		}
-		if src, err := os.ReadFile(c); err == nil && len(src) > 0 {
-			return string(src)
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			if abs, err := filepath.Abs(c); err == nil {
+				return abs
+			}
+			return c
 		}
 	}
-	Missing(tb, "axe-core", "not found in DEPPORTAL_AXE or "+AxeDir+" (run .ci/run, or: npm install --no-save --prefix "+AxeDir+" axe-core@"+AxeVersion+")")
 	return ""
 }
