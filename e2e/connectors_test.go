@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,64 +10,6 @@ import (
 
 	"github.com/depportal/depportal/internal/testkit"
 )
-
-// outboxMessage is one message of the sandbox outbox (/_sandbox/outbox?format=json).
-type outboxMessage struct {
-	Channel string
-	Summary string
-}
-
-func mustOutbox(tb testing.TB, p *portal) []outboxMessage {
-	tb.Helper()
-	var msgs []outboxMessage
-	mustGetJSON(tb, p.URL+"/_sandbox/outbox?format=json", &msgs)
-	return msgs
-}
-
-func mustGetJSON(tb testing.TB, url string, v any) {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		tb.Fatalf("%s: %v", url, err)
-	}
-}
-
-func mustGetText(tb testing.TB, url string) string {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// waitUntil polls cond every 100 ms for at most d.
-func waitUntil(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %s still waiting for %s", d, what)
-		}
-	}
-}
-
-var pollsOK = regexp.MustCompile(`depportal_watch_polls_total\{result="ok"\} (\d+)`)
-
-func watchPolls(tb testing.TB, p *portal) int {
-	tb.Helper()
-	m := pollsOK.FindStringSubmatch(mustGetText(tb, p.URL+"/metrics"))
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
 
 // The sandbox, nobody signed in yet: the watch has read the three kinds of connector and sent
 // its reminders. Hannah sees a banner naming the three that need renewing and the home page
@@ -85,7 +23,9 @@ func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 	// One read a minute (the least allowed), so that the renewal's "read again now" shows
 	// within the test: the poller steps every 5 s.
 	p := MustStartPortal(t, "DEPPORTAL_WATCH_INTERVAL=1m")
-	waitUntil(t, 20*time.Second, "the watch's nine reminders", func() bool { return len(mustOutbox(t, p)) >= 9 })
+	if !waitFor(20*time.Second, func() bool { return len(mustOutbox(t, p)) >= 9 }) {
+		t.Fatalf("no nine reminders in the outbox after 20 s: %v", mustOutbox(t, p))
+	}
 
 	hannah := MustBrowser(t)
 	signInAs(t, hannah, p, "hannah", "")
@@ -124,7 +64,8 @@ func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 	}
 
 	// Hannah renews Contoso ABM.
-	polls := watchPolls(t, p)
+	const pollsOK = `depportal_watch_polls_total{result="ok"}`
+	polls := metricValue(t, p, pollsOK)
 	before := len(mustOutbox(t, p))
 	uploadForReview(t, hannah, p, abmSoon, "abm-admin@contoso.com", MustDownloadSample(t, p, abmSoon+"/valid"))
 	MustDo(t, hannah, chromedp.Click(chromedp.ID("confirm-upload")), chromedp.WaitVisible(`//h1[contains(., "Token renewed")]`))
@@ -134,15 +75,16 @@ func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 		t.Errorf("after the renewal the banner still names Contoso ABM: %s", banner)
 	}
 	nextYear := strconv.Itoa(time.Now().Year() + 1)
-	gauge := regexp.MustCompile(`depportal_apple_connector_expiry_timestamp_seconds\{kind="ade",name="Contoso ABM"\} (\S+)`)
-	if m := gauge.FindStringSubmatch(mustGetText(t, p.URL+"/metrics")); m == nil {
+	if secs := metricValue(t, p, `depportal_apple_connector_expiry_timestamp_seconds{kind="ade",name="Contoso ABM"}`); secs == 0 {
 		t.Error("no expiry gauge for Contoso ABM")
-	} else if secs, _ := strconv.ParseFloat(m[1], 64); time.Unix(int64(secs), 0).Before(time.Now().AddDate(0, 11, 0)) {
+	} else if time.Unix(int64(secs), 0).Before(time.Now().AddDate(0, 11, 0)) {
 		t.Errorf("the expiry gauge still shows %s for the renewed token, not a date in %s", time.Unix(int64(secs), 0).UTC(), nextYear)
 	}
 
 	// The watch reads again within a few steps (not a minute later) and sends nothing new.
-	waitUntil(t, 15*time.Second, "the watch's read brought forward by the renewal", func() bool { return watchPolls(t, p) > polls })
+	if !waitFor(15*time.Second, func() bool { return metricValue(t, p, pollsOK) > polls }) {
+		t.Fatal("after 15 s still waiting for the watch's read brought forward by the renewal")
+	}
 	msgs := mustOutbox(t, p)
 	for _, m := range msgs[before:] {
 		t.Errorf("a reminder after the renewal: %s %s", m.Channel, m.Summary)

@@ -4,6 +4,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +315,66 @@ func TestEveFromAnotherTenantIsRefused(t *testing.T) {
 	MustDo(t, ctx, chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("persona-eve")))
 	if loc := MustGet(t, ctx, chromedp.Location()); !strings.Contains(loc, "/_sandbox/idp/") {
 		t.Errorf("Eve reached %s without signing in", loc)
+	}
+}
+
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
+// metricValue reads one sample of p's /metrics (loopback may read it without the token):
+// series is the name with its labels as Prometheus prints them; an absent series is 0.
+func metricValue(tb testing.TB, p *portal, series string) float64 {
+	tb.Helper()
+	resp, err := metricsClient.Get(p.URL + "/metrics")
+	if err != nil {
+		tb.Fatalf("read /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("/metrics: %s\n%s", resp.Status, body)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				tb.Fatalf("/metrics: %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// outboxMessage is one message of the sandbox outbox.
+type outboxMessage struct {
+	Channel string
+	Summary string
+}
+
+// mustOutbox is every message p's sandbox outbox received, oldest first
+// (/_sandbox/outbox?format=json).
+func mustOutbox(tb testing.TB, p *portal) []outboxMessage {
+	tb.Helper()
+	resp, err := metricsClient.Get(p.URL + "/_sandbox/outbox?format=json")
+	if err != nil {
+		tb.Fatalf("read the outbox: %v", err)
+	}
+	defer resp.Body.Close()
+	var msgs []outboxMessage
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		tb.Fatalf("the outbox: %s: %v", resp.Status, err)
+	}
+	return msgs
+}
+
+// waitFor polls cond every 200 ms until it holds or within runs out; false when it ran out.
+func waitFor(within time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(within); ; time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }

@@ -3,13 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
-	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +19,6 @@ import (
 
 var (
 	pollsInstance = regexp.MustCompile(`msg="watch: this instance polls Intune" component=watch instance=(\S+)`)
-	outboxRow     = regexp.MustCompile(`<tr><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td><td>(\w+)</td>`)
 	reminderInRec = regexp.MustCompile(`\breminder=(\S+)`)
 )
 
@@ -36,33 +32,6 @@ func watchInstances(p *portal) []string {
 	return ids
 }
 
-var metricsClient = &http.Client{Timeout: 5 * time.Second}
-
-// metricValue reads one sample of p's /metrics (loopback may read it without the token):
-// series is the name with its labels as Prometheus prints them; an absent series is 0.
-func metricValue(tb testing.TB, p *portal, series string) float64 {
-	tb.Helper()
-	resp, err := metricsClient.Get(p.URL + "/metrics")
-	if err != nil {
-		tb.Fatalf("read /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("/metrics: %s\n%s", resp.Status, body)
-	}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				tb.Fatalf("/metrics: %q: %v", line, err)
-			}
-			return f
-		}
-	}
-	return 0
-}
-
 // remindersSent is p's depportal_reminders_sent_total{result="sent"} over the three channels.
 func remindersSent(tb testing.TB, p *portal) float64 {
 	tb.Helper()
@@ -73,22 +42,13 @@ func remindersSent(tb testing.TB, p *portal) float64 {
 	return total
 }
 
-// outboxMessages counts, by channel, what p's sandbox outbox received (its page lists every
-// Teams card, webhook call and e-mail the watch delivered to this process).
+// outboxMessages counts, by channel, what p's sandbox outbox received (every Teams card,
+// webhook call and e-mail the watch delivered to this process).
 func outboxMessages(tb testing.TB, p *portal) map[string]int {
 	tb.Helper()
-	resp, err := metricsClient.Get(p.URL + "/_sandbox/outbox")
-	if err != nil {
-		tb.Fatalf("read the outbox: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("outbox: %s", resp.Status)
-	}
 	out := map[string]int{}
-	for _, m := range outboxRow.FindAllStringSubmatch(string(body), -1) {
-		out[m[1]]++
+	for _, m := range mustOutbox(tb, p) {
+		out[m.Channel]++
 	}
 	return out
 }
@@ -145,18 +105,6 @@ func auditedReminders(tb testing.TB, db *store.DB) map[string]int {
 		out[m[1]]++
 	}
 	return out
-}
-
-// waitFor polls cond every 200 ms until it holds or within runs out; false when it ran out.
-func waitFor(within time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(within); ; time.Sleep(200 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
 }
 
 // TestWatchTakeoverAfterKill runs two real portal processes on one PostgreSQL database: one
