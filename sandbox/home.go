@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"math"
 	"net/http"
@@ -16,18 +15,7 @@ const homePath = "/_sandbox/"
 // homePage explains the sandbox to someone who just ran `go run .`: who they can be, which
 // tokens exist, and which files make each renewal outcome happen. No script and no inline
 // style, so it passes the portal's CSP unchanged.
-var homePage = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>depportal sandbox</title>
-<link rel="stylesheet" href="/static/app.css">
-</head>
-<body>
-<div class="sandbox-banner" role="note">Sandbox — not connected to a real tenant</div>
-<main>
-<section class="card">
+var homePage = page("home", `depportal sandbox`, `<section class="card">
 <h1>The sandbox tenant</h1>
 <p class="lead">No Entra ID tenant is configured, so the portal runs against a simulated one in this process: a sign-in page with made-up people, an Intune that holds three Apple enrollment tokens, and token files to renew them with. Nothing here reaches Microsoft or Apple, and nothing it issues is valid anywhere else.</p>
 <p><a href="/">Open the portal</a></p>
@@ -85,10 +73,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <p>Now: {{if .Faults}}<code>{{.Faults}}</code>{{else}}no faults configured.{{end}}</p>
 <p>Intune allows one manual sync with Apple per token every 15 minutes; a second one within that time gets 409 Conflict.</p>
 </section>
-</main>
-</body>
-</html>
-`))
+`)
 
 type homeData struct {
 	Personas   []homePersona

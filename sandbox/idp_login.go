@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strings"
 
@@ -14,18 +13,7 @@ const maxPersonaFormBytes = 16 << 10
 
 // personaPage is the sandbox's sign-in screen. It has no script and no inline style, so that it
 // passes the portal's CSP unchanged.
-var personaPage = template.Must(template.New("persona").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<link rel="stylesheet" href="/static/app.css">
-</head>
-<body>
-<div class="sandbox-banner" role="note">Sandbox — not connected to a real tenant</div>
-<main>
-<section class="card{{if .Problem}} problem{{end}}">
+var personaPage = page("persona", `{{.Title}}`, `<section class="card{{if .Problem}} problem{{end}}">
 <h1>{{.Title}}</h1>
 {{- if .Problem}}
 <p>{{.Problem}}</p>
@@ -43,10 +31,7 @@ var personaPage = template.Must(template.New("persona").Parse(`<!doctype html>
 </form>
 {{- end}}
 </section>
-</main>
-</body>
-</html>
-`))
+`)
 
 type personaPageData struct {
 	Title         string

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"html/template"
 	"net/http"
 	"net/url"
 
@@ -16,18 +15,7 @@ const maxEndSessionFormBytes = 16 << 10
 // signOutPage is Entra's sign-out screens: the account picker, shown when the request does
 // not say which account to sign out (no logout_hint), and the page that stays when the client
 // named no registered place to return to. No script and no inline style (the portal's CSP).
-var signOutPage = template.Must(template.New("signout").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<link rel="stylesheet" href="/static/app.css">
-</head>
-<body>
-<div class="sandbox-banner" role="note">Sandbox — not connected to a real tenant</div>
-<main>
-<section class="card">
+var signOutPage = page("signout", `{{.Title}}`, `<section class="card">
 <h1>{{.Title}}</h1>
 {{- if .Accounts}}
 <form method="post" action="{{.Action}}" class="personas">
@@ -45,10 +33,7 @@ var signOutPage = template.Must(template.New("signout").Parse(`<!doctype html>
 <p class="lead">{{.Message}}</p>
 {{- end}}
 </section>
-</main>
-</body>
-</html>
-`))
+`)
 
 type signOutAccount struct {
 	Key, Name, Username, Hint string
