@@ -58,19 +58,7 @@ grep -q "\"$permission\"" "$manifest" || die "watch-manifest.json does not ask f
 graph_url=${graph_url%/}
 $dry_run || command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is not installed; --dry-run shows what it would run"
 
-exec 3>&1
-shell_quote() {
-  local out="" a
-  for a in "$@"; do
-    if [[ "$a" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
-  done
-  printf '%s' "${out# }"
-}
-show() { printf '+ %s\n' "$(shell_quote "$@")" >&3; }
-run() { show "$@"; $dry_run || "$@"; }
-query() { local placeholder=$1; shift; show "$@"; if $dry_run; then printf '%s\n' "$placeholder"; else "$@"; fi; }
-say() { printf '%s\n' "$*" >&3; }
-section() { printf '\n== %s\n' "$*" >&3; }
+. "$here/az-steps.sh"
 $dry_run && section "dry run: nothing is changed; IDs below are placeholders"
 
 section "the watch's app registration '$name'"
