@@ -199,7 +199,7 @@ func click[S chromedp.Selectable](tb testing.TB, ctx context.Context, sel S) {
 // TestEveryPageAsHannahArriving: the sandbox, sign-in, tokens, a token and a form with errors.
 func TestEveryPageAsHannahArriving(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t)
 	ctx := s.MustBrowser(t)
@@ -231,7 +231,7 @@ func TestEveryPageAsHannahArriving(t *testing.T) {
 // and Try again, a renewal and a sync.
 func TestEveryPageAsHannahRenewing(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=429:120")
 	ctx := s.MustBrowser(t)
@@ -260,7 +260,7 @@ func TestEveryPageAsHannahRenewing(t *testing.T) {
 // expired), the renewal of the other token, and Intune's own refusal.
 func TestEveryPageAsHannahStopped(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t)
 	ctx := s.MustBrowser(t)
@@ -293,7 +293,7 @@ func TestEveryPageAsHannahStopped(t *testing.T) {
 // TestEveryPageAsHannahLooking: her own audit trail and a record, a missing page, sign-out.
 func TestEveryPageAsHannahLooking(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t)
 	ctx := s.MustBrowser(t)
@@ -316,7 +316,7 @@ func TestEveryPageAsHannahLooking(t *testing.T) {
 // TestEveryPageAsAvery: the auditor's home, the whole trail, a record and a checkpoint.
 func TestEveryPageAsAvery(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t)
 	ctx := s.MustBrowser(t)
@@ -336,7 +336,7 @@ func TestEveryPageAsAvery(t *testing.T) {
 // TestEveryPageAsNoraAndEve: the pages of people the portal turns away.
 func TestEveryPageAsNoraAndEve(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	s := newSweep(t)
 	p := MustStartPortal(t)
 	nora := s.MustBrowser(t)

@@ -14,7 +14,7 @@ import (
 // named as that token's and renews it from the same file, uploaded once.
 func TestWrongTokenAndExpiredFiles(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

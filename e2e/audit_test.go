@@ -11,7 +11,7 @@ import (
 
 func TestAuditorFindsFiltersAndExportsARenewal(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 
 	// Hannah renews a token.

@@ -15,7 +15,7 @@ import (
 // back to the review of the same file, confirms again, and the token is renewed.
 func TestClaimsChallengeDuringConfirmation(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=claims")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

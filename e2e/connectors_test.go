@@ -19,7 +19,7 @@ import (
 // reminder for it.
 func TestRenewingATokenEndsItsBannerAndReminders(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	// One read a minute (the least allowed), so that the renewal's "read again now" shows
 	// within the test: the poller steps every 5 s.
 	p := MustStartPortal(t, "DEPPORTAL_WATCH_INTERVAL=1m")

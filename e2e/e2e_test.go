@@ -161,6 +161,8 @@ var (
 )
 
 // MustBrowser is a fresh browser context (its own cookies) in the shared headless Chromium.
+// Browser tests call testkit.MustChromium first, before they start a portal, so that a machine
+// without Chromium skips them at once.
 func MustBrowser(tb testing.TB) context.Context {
 	tb.Helper()
 	path := testkit.MustChromium(tb)
@@ -255,7 +257,7 @@ func signInAs(tb testing.TB, ctx context.Context, p *portal, persona, shot strin
 
 func TestHannahSignsInAndOut(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "01-sandbox-sign-in")
@@ -289,7 +291,7 @@ func TestHannahSignsInAndOut(t *testing.T) {
 
 func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -302,7 +304,7 @@ func TestNoraSeesWhichRoleToAskFor(t *testing.T) {
 
 func TestEveFromAnotherTenantIsRefused(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "eve", "")

@@ -36,7 +36,7 @@ func MustProviderSession(tb testing.TB, p *portal) (sid, loginHint string) {
 // whom to ask, with Entra's error for the ticket.
 func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "una", "")
@@ -51,7 +51,7 @@ func TestUnaUnassignedIsToldWhomToAsk(t *testing.T) {
 // Gus, a B2B guest holding the uploader role here, signs in and sees the tokens.
 func TestGusGuestIsAdmitted(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "gus", "")
@@ -69,7 +69,7 @@ func TestGusGuestIsAdmitted(t *testing.T) {
 // session in hers.
 func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	hannah := MustBrowser(t)
 	signInAs(t, hannah, p, "hannah", "")
@@ -90,7 +90,7 @@ func TestFrontChannelLogoutFromAnotherContext(t *testing.T) {
 // URL, and the portal session ends too.
 func TestSigningOutOfEntraEndsThePortalSession(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

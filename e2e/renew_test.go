@@ -57,7 +57,7 @@ func uploadForReview(tb testing.TB, ctx context.Context, p *portal, settingID, a
 
 func TestHannahRenewsAToken(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -90,7 +90,7 @@ func TestHannahRenewsAToken(t *testing.T) {
 
 func TestPreflightStopsWrongFiles(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -114,7 +114,7 @@ func TestPreflightStopsWrongFiles(t *testing.T) {
 
 func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -137,7 +137,7 @@ func TestChangedAppleIDNeedsTheTickBox(t *testing.T) {
 
 func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -164,7 +164,7 @@ func TestIntuneRejectionShowsRequestIDs(t *testing.T) {
 
 func TestNoraCannotReachTheForm(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "nora", "")
@@ -179,7 +179,7 @@ func TestNoraCannotReachTheForm(t *testing.T) {
 
 func TestSandboxHomeOffersTheSamples(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t)
 	ctx := MustBrowser(t)
 	MustDo(t, ctx, chromedp.Navigate(p.URL+"/_sandbox/"), chromedp.WaitVisible(chromedp.CSS("main, body")), screenshot("00-sandbox-home"))

@@ -64,7 +64,7 @@ func uploadPageState(tb testing.TB, ctx context.Context) string {
 // none advises a new download, and Intune gets exactly one upload per confirmation.
 func TestRenewalPagesTellTheTruth(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=latency:2s*always")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")
@@ -146,7 +146,7 @@ func TestRenewalPagesTellTheTruth(t *testing.T) {
 // says the renewal worked, because reading the token back proves it.
 func TestLostAnswerIsReconciled(t *testing.T) {
 	t.Parallel()
-	testkit.MustChromium(t) // before the portal: without Chromium there is nothing to start it for
+	testkit.MustChromium(t)
 	p := MustStartPortal(t, "DEPPORTAL_SANDBOX_FAULTS=upload=504applied")
 	ctx := MustBrowser(t)
 	signInAs(t, ctx, p, "hannah", "")

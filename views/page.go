@@ -49,7 +49,6 @@ type Connector struct {
 	KindKey  string // "ade", "vpp", "apns"
 	ID       string
 	Name     string
-	Detail   string // a second line: the location, the topic…
 	AppleID  string
 	Expiry   When
 	DaysLeft int
