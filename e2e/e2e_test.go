@@ -177,6 +177,11 @@ func MustBrowser(tb testing.TB) context.Context {
 			chromedp.Flag("disable-quic", true),
 			chromedp.Flag("no-first-run", true),
 			chromedp.WindowSize(1280, 900),
+			// Headless Chromium still builds a browser window per browser context, and with it
+			// the address bar's WebUI popups, in a renderer process of their own: about 0.5
+			// CPU-s a context, over a quarter of the suite's Chromium time, for UI no page
+			// reaches. The first two are chromedp's own defaults, which this flag replaces.
+			chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebUIOmniboxPopup,WebUIOmniboxAimPopup"),
 		)
 		// Never cancelled: the browser lives as long as the test binary, and the kernel ends
 		// it with the binary (chromedp's Pdeathsig on Linux). The first call starts it and
