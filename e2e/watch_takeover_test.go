@@ -116,11 +116,12 @@ func TestWatchTakeoverAfterKill(t *testing.T) {
 	// Registered before the portals, so their cleanups (stopping them) run before the schema
 	// is dropped.
 	db, dbURL := testkit.MustPostgres(t)
-	// The sandbox's shortest interval that leaves the checks before the kill well inside one
-	// interval (a tenant's is at least a minute: lease 15 s, tick 5 s).
-	const interval = 30 * time.Second
-	lease := watch.LeaseFor(interval) // 7.5 s
-	tick := lease / 3                 // (*watch.Watch).Tick: 2.5 s
+	// Short, so that the takeover is waited for in seconds, yet with a tick of over a second
+	// for a busy machine to renew the lease in (a tenant's interval is at least a minute:
+	// lease 15 s, tick 5 s). The poller may read again before the kill; the checks allow it.
+	const interval = 15 * time.Second
+	lease := watch.LeaseFor(interval) // 3.75 s
+	tick := lease / 3                 // (*watch.Watch).Tick: 1.25 s
 	// startPortal blanks DEPPORTAL_DATABASE_URL and then appends these: exec keeps the last
 	// value of a repeated variable, so both processes use the test's schema. (Were they on
 	// their own SQLite files, the schema's lease would never be taken and the test fails.)
@@ -186,7 +187,7 @@ func TestWatchTakeoverAfterKill(t *testing.T) {
 		{poller, "the poller", 1, float64(len(rows)), len(rows)},
 		{survivor, "the other", 0, 0, 0},
 	} {
-		// The poller may have read again by now (an interval is 30 s); the other never.
+		// The poller may have read again by now (an interval is 15 s); the other never.
 		ok, failed := metricValue(t, c.p, `depportal_watch_polls_total{result="ok"}`), metricValue(t, c.p, `depportal_watch_polls_total{result="failed"}`)
 		if (c.polls == 0) != (ok == 0) || failed != 0 {
 			t.Errorf("%s read Intune %v times (%v failed), want %s", c.who, ok, failed, map[bool]string{true: "never", false: "at least once"}[c.polls == 0])
