@@ -86,6 +86,7 @@ func TestUploadPageAfterRenewal(t *testing.T) {
 // Finding 3: a second POST of the same review while the first is still at Intune waits for
 // the first one's result instead of failing, and nothing is sent twice.
 func TestSecondClickWaitsForTheFirst(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b, csrf := signedInHannah(t, p)
 	valid := MustSample(t, p, abmSoon, sandbox.SampleValid)

@@ -135,6 +135,7 @@ func TestCallbackProblemsShowPages(t *testing.T) {
 }
 
 func TestCallbackLogNeverHoldsCodeOrTokens(t *testing.T) {
+	t.Parallel()
 	p := newTestPortal(t, nil)
 	b := p.browser(t)
 	testkit.MustSignIn(t, b, "hannah", "/")

@@ -189,6 +189,7 @@ func TestFailedReadIsRetriedAndKeepsTheLastGoodOne(t *testing.T) {
 // Two instances on one database: one reads per interval, both export the gauge, and when the
 // reader dies the other takes over within one interval.
 func TestTwoInstancesOneReader(t *testing.T) {
+	t.Parallel()
 	engines := map[string]func(t *testing.T) *store.DB{
 		"sqlite":   func(t *testing.T) *store.DB { return testkit.MustSQLite(t) },
 		"postgres": func(t *testing.T) *store.DB { db, _ := testkit.MustPostgres(t); return db },
