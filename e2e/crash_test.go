@@ -149,7 +149,9 @@ func TestCrashesLoseNoAuditRecord(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(time.Duration(50+rand.IntN(450)) * time.Millisecond)
+		// A renewal (upload, review, confirm) takes 15–30 ms here: the kill comes after a
+		// handful of them (eight on average), at any point of the one in flight.
+		time.Sleep(time.Duration(20+rand.IntN(230)) * time.Millisecond)
 		p.cmd.Process.Kill() // SIGKILL: no shutdown, no final checkpoint
 		p.cmd.Wait()
 		close(stop)
