@@ -72,6 +72,10 @@ const MaxAttempts = 8
 // attemptTimeout bounds one delivery, so a hanging receiver delays nothing for long.
 const attemptTimeout = 20 * time.Second
 
+// recordTimeout bounds the bookkeeping of one attempt (its audit record and its row), which
+// goes on through a shutdown.
+const recordTimeout = 10 * time.Second
+
 // retryDelay backs off from one minute, doubling, to at most an hour: eight attempts span
 // about four hours.
 func retryDelay(attempts int) time.Duration {
@@ -168,6 +172,9 @@ func (w *Watch) deliver(ctx context.Context) {
 		}
 		wg.Go(func() {
 			for _, rem := range list {
+				if ctx.Err() != nil {
+					return // shutting down: the rest stay pending, untried, for the next start
+				}
 				w.attempt(ctx, ch, rem)
 			}
 		})
@@ -183,6 +190,17 @@ func (w *Watch) attempt(ctx context.Context, ch Channel, rem Reminder) {
 	sendCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	err := ch.Send(sendCtx, w.message(rem))
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		// The shutdown cut the send short: whether it arrived is unknown, and it was no
+		// failure of the receiver's. It stays pending, its attempts uncounted, and the next
+		// start sends it again (with the same message ID: at least once).
+		w.log.Info("watch: reminder interrupted by shutdown; it stays pending", "channel", ch.Name(), "reminder", rem.ID)
+		return
+	}
+	// What went out is recorded even when a shutdown begins meanwhile: a reminder sent but
+	// not saved would go out again at the next start, and be missing from the audit trail.
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	now := w.now()
 	rem.Attempts++
 	result := "sent"

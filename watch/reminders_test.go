@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,16 +24,28 @@ type fakeChannel struct {
 	mu   sync.Mutex
 	got  []watch.Message
 	fail error
+	// afterSend, when set, runs once a message has arrived (a shutdown beginning while the
+	// sender waits for the receiver's answer).
+	afterSend func()
 }
 
 func (f *fakeChannel) Name() string { return f.name }
-func (f *fakeChannel) Send(_ context.Context, m watch.Message) error {
+
+// Send refuses a cancelled context, as the real channels' HTTP and SMTP clients do.
+func (f *fakeChannel) Send(ctx context.Context, m watch.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.fail != nil {
+		f.mu.Unlock()
 		return f.fail
 	}
 	f.got = append(f.got, m)
+	f.mu.Unlock()
+	if f.afterSend != nil {
+		f.afterSend()
+	}
 	return nil
 }
 
@@ -58,7 +71,11 @@ type fakeAudit struct {
 	entries []audit.Entry
 }
 
-func (a *fakeAudit) Append(_ context.Context, e audit.Entry) (audit.Record, error) {
+// Append refuses a cancelled context, as the trail does.
+func (a *fakeAudit) Append(ctx context.Context, e audit.Entry) (audit.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return audit.Record{}, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.entries = append(a.entries, e)
@@ -256,6 +273,62 @@ func TestFailingChannelIsRetriedAndCounted(t *testing.T) {
 // Two instances on one PostgreSQL database, each with its own channels, stepping side by side
 // through two days: each threshold is delivered once in all, and when the sender dies the
 // survivor carries on without repeating any.
+// A shutdown that begins while a reminder is on its way: the one that went out is recorded as
+// sent, in the database and the audit trail, even though the shutdown came first; the others
+// stay pending and untried; the next start sends each of those once, and that one not again.
+func TestShutdownDuringDeliveryRecordsWhatWentOut(t *testing.T) {
+	t.Parallel()
+	db := testkit.MustSQLite(t)
+	clock := testkit.NewClock()
+	intune := newIntune(clock.Now())
+	ctx, shutdown := context.WithCancel(context.Background())
+	teams := &fakeChannel{name: watch.ChannelTeams, afterSend: shutdown}
+	trail := &fakeAudit{}
+	w, _ := MustRemindingWatch(t, db, intune, clock, trail, teams)
+	w.Step(ctx)
+
+	sent := teams.Reasons()
+	if len(sent) != 1 {
+		t.Fatalf("sent %v before the shutdown, want exactly one", sent)
+	}
+	if e := trail.Entries(); len(e) != 1 || e[0].Type != audit.ReminderSent || e[0].Outcome != "" {
+		t.Errorf("audit trail after the shutdown: %+v, want the one reminder sent", e)
+	}
+	rows, err := db.Reminders(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, r := range rows {
+		states = append(states, fmt.Sprintf("%s:%s %s attempts=%d", r.Connector.ID, r.Reason, r.State, r.Attempts))
+	}
+	slices.Sort(states)
+	want := []string{
+		"ade-gone:expired-day-3 pending attempts=0", "ade-gone:sync-error-5--62135596800 pending attempts=0",
+		"ade-soon:14d pending attempts=0", "vpp-1:30d pending attempts=0",
+	}
+	for i, s := range want {
+		if strings.HasPrefix(s, sent[0]+" ") {
+			want[i] = sent[0] + " sent attempts=1"
+		}
+	}
+	if !slices.Equal(states, want) {
+		t.Errorf("reminders after the shutdown:\n%s\nwant:\n%s", strings.Join(states, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The next start (the lease left to run out, as after a crash) sends the rest, once.
+	clock.Advance(w.Tick() * 4)
+	w2, _ := MustRemindingWatch(t, db, intune, clock, trail, teams)
+	w2.Step(context.Background())
+	all := []string{"ade-gone:expired-day-3", "ade-gone:sync-error-5--62135596800", "ade-soon:14d", "vpp-1:30d"}
+	if got := teams.Reasons(); !slices.Equal(got, all) {
+		t.Errorf("sent over both starts %v, want each of %v once", got, all)
+	}
+	if n := len(trail.Entries()); n != len(all) {
+		t.Errorf("%d audit records over both starts, want %d", n, len(all))
+	}
+}
+
 func TestTwoInstancesOneReminderPerThreshold(t *testing.T) {
 	t.Parallel()
 	db, _ := testkit.MustPostgres(t)
