@@ -63,7 +63,11 @@ func (o *Outbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_sandbox/outbox" && r.Method == http.MethodGet && r.URL.Query().Get("format") == "json":
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(o.Messages())
+		msgs := o.Messages()
+		if msgs == nil {
+			msgs = []OutboxMessage{} // an empty list, not null, before anything arrived
+		}
+		json.NewEncoder(w).Encode(msgs)
 	case r.URL.Path == "/_sandbox/outbox" && r.Method == http.MethodGet:
 		o.page(w)
 	case r.URL.Path == "/_sandbox/outbox/teams" && r.Method == http.MethodPost:
