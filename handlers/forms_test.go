@@ -83,8 +83,9 @@ func TestTooLargeUploadIsTheFormAgain(t *testing.T) {
 
 var abmPath = regexp.MustCompile(`Management Services → [^→<]+ → Download Token`)
 
-// Every page of the journey names Apple's menu path one way, Apple's current one (DOMAIN.md):
-// no old menu names, and every "Download Token" in the whole path.
+// Every page of the journey names Apple's menu path one way, Apple's current one
+// (renewal.MenuManagementServices, renewal.MenuDownloadToken): no old menu names, and every
+// "Download Token" in the whole path.
 func TestOneAppleMenuPathEverywhere(t *testing.T) {
 	t.Parallel()
 	p := newTestPortal(t, nil)

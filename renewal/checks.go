@@ -17,8 +17,9 @@ import (
 // states what renewing anyway leads to. Advice to download a token again appears only where
 // nothing was sent (a failed review) or where Intune said it cannot use the file.
 
-// ABM's menu path to a server token, as Apple words it now (DOMAIN.md, "The renewal as a
-// person does it"). Every page names this path and no other.
+// ABM's menu path to a server token, as Apple's Business Manager user guide words it now:
+// Management Services → the MDM server → Download Token. Every page names this path and no
+// other.
 const (
 	MenuManagementServices = "Management Services"
 	MenuDownloadToken      = "Download Token"
@@ -238,7 +239,9 @@ func appleIDCheck(appleID string, setting graph.OnboardingSetting) Check {
 	return c
 }
 
-// tokenLifetimeYears is how long a server token is valid after its download (DOMAIN.md).
+// tokenLifetimeYears is how long a server token is valid after its download: a year, as
+// Apple and Intune's enrollment documentation say; the file's name carries the download
+// time (read by deptoken.Inspect).
 const tokenLifetimeYears = 1
 
 // ExpiresAt is when a token file downloaded at downloaded stops working.

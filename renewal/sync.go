@@ -11,7 +11,8 @@ import (
 	"github.com/depportal/depportal/graph"
 )
 
-// SyncInterval is how often Intune lets a person ask for a sync with Apple (DOMAIN.md).
+// SyncInterval is how often Intune lets a person ask for a sync with Apple: at most once in
+// 15 minutes, as Intune's ADE documentation says; the sandbox refuses sooner ones the same way.
 const SyncInterval = 15 * time.Minute
 
 // SyncTooSoonError: a manual sync was asked for less than SyncInterval ago. Nothing was asked.
