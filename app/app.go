@@ -191,7 +191,7 @@ func (a *App) build(opts Options) error {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
 	renewals, err := renewal.New(renewal.Config{Intune: intune, Store: a.db, Audit: trail, SessionKey: cfg.SessionKey,
-		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now,
+		ReconcileDelays: opts.ReconcileDelays, Now: opts.Now, Logger: a.logger.With("component", "renewal"),
 		// The watch, built below when configured, stops calling a renewed token about to expire.
 		Renewed: func(ctx context.Context, settingID string, after *graph.OnboardingSetting) {
 			if a.watch != nil {

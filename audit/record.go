@@ -31,15 +31,19 @@ const (
 	// connector is in Setting, the channel in Route; Reason holds kind, threshold and expiry.
 	ReminderSent EventType = "reminder.sent"
 	// SyncRequested: a person asked Intune to sync a token's devices with Apple. Written
-	// before Intune is called (no record, no sync); Graph's answer goes to the log.
+	// before Intune is called (no record, no sync); sync.answered follows.
 	SyncRequested EventType = "sync.requested"
+	// SyncAnswered: Intune's answer to the sync.requested in IntentSeq, with Graph's
+	// identifiers: success when it took the request, failure when it refused it, unknown
+	// when no answer said (none came, or a 5xx).
+	SyncAnswered EventType = "sync.answered"
 )
 
 // EventTypes lists every event type, in the order a person reads the flow.
 var EventTypes = []EventType{
 	SignInSucceeded, SignInRefused, AccessDenied, UploadReviewed, UploadIntent,
 	UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled, PublicKeyDownloaded, AuditExported,
-	ReminderSent, SyncRequested,
+	ReminderSent, SyncRequested, SyncAnswered,
 }
 
 // Outcome is the AU-3 "outcome" of an event.
@@ -118,7 +122,7 @@ type Entry struct {
 	Verdicts   []Verdict
 	Graph      GraphResult
 	DurationMS int64
-	IntentSeq  int64  // outcome records: the Seq of their upload.intent record
+	IntentSeq  int64  // outcome records: the Seq of their upload.intent (sync.requested) record
 	Reason     string // refusals and denials
 	Route      string // access.denied
 }
@@ -162,7 +166,7 @@ func DefaultOutcome(t EventType, verdicts []Verdict) Outcome {
 	switch t {
 	case SignInRefused, AccessDenied, UploadFailed:
 		return Failure
-	case UploadUnknown, UploadReconciled:
+	case UploadUnknown, UploadReconciled, SyncAnswered:
 		return Unknown
 	case UploadIntent:
 		return Pending
@@ -195,6 +199,10 @@ func (e Entry) normalised() (Entry, error) {
 	case UploadSucceeded, UploadFailed, UploadUnknown, UploadReconciled:
 		if e.IntentSeq <= 0 {
 			return e, fmt.Errorf("%w: %s needs the seq of its upload.intent record", ErrInvalidEntry, e.Type)
+		}
+	case SyncAnswered:
+		if e.IntentSeq <= 0 {
+			return e, fmt.Errorf("%w: %s needs the seq of its sync.requested record", ErrInvalidEntry, e.Type)
 		}
 	}
 	if e.IntentSeq < 0 || e.DurationMS < 0 || e.Graph.Status < 0 || e.Graph.Status > 999 {

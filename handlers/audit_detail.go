@@ -63,7 +63,11 @@ func (s *server) auditDetail(c echo.Context) error {
 		facts = append(facts, views.Fact{Label: "Duration", Value: strconv.FormatInt(r.DurationMS, 10) + " ms"})
 	}
 	if r.IntentSeq > 0 {
-		facts = append(facts, views.Fact{Label: "Intent record", Value: "#" + strconv.FormatInt(r.IntentSeq, 10)})
+		label := "Intent record"
+		if r.Type == audit.SyncAnswered {
+			label = "Answers record"
+		}
+		facts = append(facts, views.Fact{Label: label, Value: "#" + strconv.FormatInt(r.IntentSeq, 10)})
 	}
 	var shown []views.Fact
 	for _, f := range facts {
@@ -74,8 +78,11 @@ func (s *server) auditDetail(c echo.Context) error {
 	v := views.AuditDetail{Seq: r.Seq, Event: eventWords(r.Type), Chain: s.chainStatus(), Fields: shown}
 	// The renewal's own page, while it is kept (a day): what the person was told.
 	intentSeq := r.IntentSeq
-	if r.Type == audit.UploadIntent {
+	switch r.Type {
+	case audit.UploadIntent:
 		intentSeq = r.Seq
+	case audit.SyncAnswered:
+		intentSeq = 0 // a sync has no renewal page
 	}
 	if intentSeq > 0 {
 		if up, err := s.Renewals.UploadByIntent(c.Request().Context(), intentSeq); err == nil {

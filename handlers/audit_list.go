@@ -139,6 +139,8 @@ func eventWords(t audit.EventType) string {
 		return "Reminder sent"
 	case audit.SyncRequested:
 		return "Sync with Apple asked for"
+	case audit.SyncAnswered:
+		return "Intune's answer to a sync"
 	}
 	return string(t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +101,14 @@ func TestEveryEventTypeFromTheRealFlow(t *testing.T) {
 	if r := MustOneRecord(t, p, audit.UploadReconciled); r.Outcome != audit.Failure || r.IntentSeq != unknown.IntentSeq ||
 		r.Seq <= unknown.Seq || !strings.Contains(r.Reason, "Intune still holds the previous token") {
 		t.Errorf("upload.reconciled = %+v", r)
+	}
+
+	// A sync with Apple: asked for, then Intune's answer, tied to it.
+	hannah.SeeOther(hannah.Do(http.MethodPost, "/settings/"+abmSoon+"/sync", url.Values{"csrf_token": {csrf}}, map[string]string{"Origin": hannah.Base}))
+	asked := MustOneRecord(t, p, audit.SyncRequested)
+	if answer := MustOneRecord(t, p, audit.SyncAnswered); asked.Setting.ID != abmSoon || answer.IntentSeq != asked.Seq ||
+		answer.Outcome != audit.Success || answer.Graph.Status != 204 || answer.Graph.RequestID == "" {
+		t.Errorf("sync.requested %+v / sync.answered %+v", asked, answer)
 	}
 
 	hannah.Get("/settings/" + abmSoon + "/public-key")

@@ -322,7 +322,7 @@ func TestSyncIsRecordedBeforeItIsAsked(t *testing.T) {
 	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
 		t.Fatalf("sync: %v, %d calls", err, r.intune.syncs)
 	}
-	if got := rec.seen(); len(got) == 0 || got[len(got)-1] != audit.SyncRequested {
+	if got := rec.seen(); !slices.Equal(got, []audit.EventType{audit.SyncRequested, audit.SyncAnswered}) {
 		t.Errorf("records %v", got)
 	}
 	r.clock.Advance(renewal.SyncInterval + time.Minute)
@@ -330,5 +330,63 @@ func TestSyncIsRecordedBeforeItIsAsked(t *testing.T) {
 	rec.refuse = func(e audit.EventType) bool { return e == audit.SyncRequested }
 	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); !errors.Is(err, audit.ErrUnavailable) || r.intune.syncs != 1 {
 		t.Errorf("with the trail refusing: %v, %d calls", err, r.intune.syncs)
+	}
+}
+
+// Intune's answer to a sync is recorded after it, tied to the request, with Graph's
+// identifiers and an outcome an auditor can read: taken, refused, or not known.
+func TestSyncAnswerIsRecorded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		call    graph.CallInfo
+		err     error
+		outcome audit.Outcome
+		status  int
+	}{
+		{"taken", graph.CallInfo{Status: 204, RequestID: "req-1", ClientRequestID: "client-1"}, nil, audit.Success, 204},
+		{"refused: too soon", graph.CallInfo{}, &graph.Error{Status: 409, Code: "Conflict", RequestID: "req-2"}, audit.Failure, 409},
+		{"refused: no Intune role", graph.CallInfo{}, &graph.Error{Status: 403, Code: "Forbidden", RequestID: "req-3"}, audit.Failure, 403},
+		{"not known: a 503", graph.CallInfo{}, &graph.Error{Status: 503, Code: "ServiceUnavailable", RequestID: "req-4"}, audit.Unknown, 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, rec := newAuditedRig(t)
+			r.intune.syncFn = func() (graph.CallInfo, error) { return tc.call, tc.err }
+			r.svc.SyncWithApple(context.Background(), hannah, "s1")
+			if got := rec.seen(); !slices.Equal(got, []audit.EventType{audit.SyncRequested, audit.SyncAnswered}) {
+				t.Fatalf("records %v", got)
+			}
+			var asked, answer audit.Record
+			for r, err := range r.db.Records(context.Background(), audit.Filter{}, 0) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch r.Type {
+				case audit.SyncRequested:
+					asked = r
+				case audit.SyncAnswered:
+					answer = r
+				}
+			}
+			if answer.IntentSeq != asked.Seq || answer.Outcome != tc.outcome || answer.Graph.Status != tc.status ||
+				answer.Graph.RequestID == "" || answer.Setting.ID != "s1" || answer.Actor.Name != "Hannah" {
+				t.Errorf("sync.answered = %+v\nfor sync.requested #%d", answer, asked.Seq)
+			}
+		})
+	}
+}
+
+// The sync was asked for even when its answer cannot be recorded: the person is told what
+// Intune said, and the request's record stands.
+func TestSyncAnswerUnrecordedIsNoFailedSync(t *testing.T) {
+	t.Parallel()
+	r, rec := newAuditedRig(t)
+	rec.refuse = func(e audit.EventType) bool { return e == audit.SyncAnswered }
+	if err := r.svc.SyncWithApple(context.Background(), hannah, "s1"); err != nil || r.intune.syncs != 1 {
+		t.Errorf("sync with its answer unrecorded: %v, %d calls", err, r.intune.syncs)
+	}
+	if got := rec.seen(); !slices.Equal(got, []audit.EventType{audit.SyncRequested}) {
+		t.Errorf("records %v", got)
 	}
 }

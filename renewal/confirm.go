@@ -267,7 +267,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 	file, err := s.sealer.Open(sealed, []byte(p.ID))
 	if err != nil {
 		res.Outcome, res.Error = Failed, &StoredError{Class: graph.ClassOther, Message: "the checked file could not be opened; nothing was sent"}
-		res.OutcomeSeq, res.AuditError = s.recordOutcome(work, sess, intent, rec.Seq, audit.UploadFailed, graph.CallInfo{}, nil, "not sent: pending upload unreadable")
+		res.OutcomeSeq, res.AuditError = s.recordOutcome(work, sess, intent, rec.Seq, audit.UploadFailed, "", graph.CallInfo{}, nil, "not sent: pending upload unreadable")
 		return s.finish(work, p, res)
 	}
 	// The file stays open until the outcome is known: a failure that left Intune as it was
@@ -285,7 +285,7 @@ func (s *Service) Confirm(ctx context.Context, sess Session, id string, acks []s
 		res.AuditError = joinText(res.AuditError, "result not saved: "+serr.Error())
 	}
 	var aerr string
-	res.OutcomeSeq, aerr = s.recordOutcome(work, sess, intent, rec.Seq, event, res.Call, err, "")
+	res.OutcomeSeq, aerr = s.recordOutcome(work, sess, intent, rec.Seq, event, "", res.Call, err, "")
 	res.AuditError = joinText(res.AuditError, aerr)
 
 	switch res.Outcome {
@@ -384,24 +384,37 @@ func (s *Service) RenewOther(ctx context.Context, sess Session, pendingID, setti
 	return s.Prepare(ctx, sess, Request{SettingID: settingID, AppleID: appleID, FileName: p.FileName, File: file})
 }
 
-// classifyUpload applies the outcome rule to Intune's answer.
+// classifyUpload applies the outcome rule to Intune's answer to an upload.
 func classifyUpload(err error) (Outcome, audit.EventType) {
-	if err == nil {
+	switch graphOutcome(err) {
+	case audit.Success:
 		return Succeeded, audit.UploadSucceeded
+	case audit.Failure:
+		return Failed, audit.UploadFailed
+	}
+	return Unknown, audit.UploadUnknown
+}
+
+// graphOutcome is the outcome rule for a write to Intune: success when it answered yes,
+// failure when it (or Graph in front of it) refused, or nothing was sent; unknown when no
+// answer said, as after a timeout, a dropped connection or a 5xx.
+func graphOutcome(err error) audit.Outcome {
+	if err == nil {
+		return audit.Success
 	}
 	var ge *graph.Error
 	if !errors.As(err, &ge) {
-		return Unknown, audit.UploadUnknown // not Graph's words: nothing proves the file stayed here
+		return audit.Unknown // not Graph's words: nothing proves the request stayed here
 	}
 	switch {
 	case ge.Class() == graph.ClassOutcomeUnknown:
-		return Unknown, audit.UploadUnknown
+		return audit.Unknown
 	case ge.Status >= 400 && ge.Status < 500:
-		return Failed, audit.UploadFailed // Intune (or Graph in front of it) refused it
-	case ge.Status == 0 && ge.Class() != graph.ClassOutcomeUnknown:
-		return Failed, audit.UploadFailed // refused before sending: no connection, bad input
+		return audit.Failure // Intune (or Graph in front of it) refused it
+	case ge.Status == 0:
+		return audit.Failure // refused before sending: no connection, bad input
 	}
-	return Unknown, audit.UploadUnknown
+	return audit.Unknown
 }
 
 // reconcile reads the token back after an unknown outcome and compares it with the token as
@@ -509,9 +522,9 @@ func (s *Service) finish(ctx context.Context, p PendingRecord, res UploadResult)
 
 // recordOutcome writes the record that closes an intent. Its failure cannot undo what Intune
 // did, so it is returned as text for the page and the log rather than replacing the result.
-func (s *Service) recordOutcome(ctx context.Context, sess Session, intent audit.Entry, intentSeq int64, event audit.EventType, call graph.CallInfo, callErr error, reason string) (int64, string) {
+func (s *Service) recordOutcome(ctx context.Context, sess Session, intent audit.Entry, intentSeq int64, event audit.EventType, outcome audit.Outcome, call graph.CallInfo, callErr error, reason string) (int64, string) {
 	e := intent
-	e.Type, e.Outcome, e.IntentSeq, e.Reason = event, "", intentSeq, reason
+	e.Type, e.Outcome, e.IntentSeq, e.Reason = event, outcome, intentSeq, reason
 	e.Graph = audit.GraphResult{Status: call.Status, RequestID: call.RequestID, ClientRequestID: call.ClientRequestID}
 	e.DurationMS = call.Duration.Milliseconds()
 	var ge *graph.Error

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"strings"
 	"time"
@@ -134,6 +135,9 @@ type Config struct {
 	// read failed), and of every upload whose outcome stayed unknown (nil): the watch stops
 	// calling the token about to expire, or reads Intune again to find out.
 	Renewed func(ctx context.Context, settingID string, after *graph.OnboardingSetting)
+	// Logger hears what the person is not shown: an answer from Intune that could not be
+	// recorded. Default: discarded.
+	Logger *slog.Logger
 }
 
 // Service performs renewals.
@@ -144,6 +148,7 @@ type Service struct {
 	sealer *secret.Sealer
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
+	log    *slog.Logger
 	// renewed is Config.Renewed, or nothing.
 	renewed func(ctx context.Context, settingID string, after *graph.OnboardingSetting)
 
@@ -175,8 +180,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Renewed == nil {
 		cfg.Renewed = func(context.Context, string, *graph.OnboardingSetting) {}
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &Service{intune: cfg.Intune, store: cfg.Store, audit: cfg.Audit, sealer: sealer, now: cfg.Now, sleep: cfg.Sleep,
-		renewed: cfg.Renewed, workTimeout: cfg.WorkTimeout, reconcileDelays: cfg.ReconcileDelays}, nil
+		log: cfg.Logger, renewed: cfg.Renewed, workTimeout: cfg.WorkTimeout, reconcileDelays: cfg.ReconcileDelays}, nil
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {

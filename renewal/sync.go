@@ -41,10 +41,11 @@ func NextSync(st graph.OnboardingSetting, now time.Time) time.Time {
 }
 
 // SyncWithApple asks Intune to sync a token's devices with Apple now, with the person's own
-// sign-in, after recording that it was asked for (sync.requested; no record, no sync). A sync asked for within Intune's 15 minutes is refused here without calling it,
-// and Intune's own refusal (409) becomes the same error. A sync only reads from Apple: an
-// answer that does not tell whether it started (graph.ClassOutcomeUnknown) is harmless, and
-// returned as it is.
+// sign-in, after recording that it was asked for (sync.requested; no record, no sync), and
+// records Intune's answer (sync.answered). A sync asked for within Intune's 15 minutes is
+// refused here without calling it, and Intune's own refusal (409) becomes the same error. A
+// sync only reads from Apple: an answer that does not tell whether it started
+// (graph.ClassOutcomeUnknown) is harmless, and returned as it is.
 func (s *Service) SyncWithApple(ctx context.Context, sess Session, settingID string) error {
 	st, err := s.intune.GetOnboardingSetting(ctx, sess.Credentials, settingID)
 	if err != nil {
@@ -56,10 +57,18 @@ func (s *Service) SyncWithApple(ctx context.Context, sess Session, settingID str
 	// A write to Intune in the person's name: recorded before it is asked for.
 	e := sess.entry(audit.SyncRequested)
 	e.Setting = audit.Setting{ID: st.ID, Name: st.TokenName}
-	if _, err := s.audit.Append(ctx, e); err != nil {
+	asked, err := s.audit.Append(ctx, e)
+	if err != nil {
 		return audit.Unrecorded(err)
 	}
-	_, err = s.intune.SyncWithApple(ctx, sess.Credentials, settingID)
+	call, err := s.intune.SyncWithApple(ctx, sess.Credentials, settingID)
+	// The answer is recorded even when the person has gone meanwhile. The sync was asked for
+	// either way: a failure to record its answer is logged, not shown as the sync's.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.workTimeout)
+	defer cancel()
+	if _, aerr := s.recordOutcome(work, sess, e, asked.Seq, audit.SyncAnswered, graphOutcome(err), call, err, ""); aerr != "" {
+		s.log.Error("sync with Apple: Intune's answer not recorded", "setting", settingID, "err", aerr)
+	}
 	if ge, ok := errors.AsType[*graph.Error](err); ok && ge.Status == http.StatusConflict {
 		return &SyncTooSoonError{}
 	}
