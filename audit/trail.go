@@ -60,8 +60,16 @@ type Trail struct {
 	status   Status
 
 	witnesses  []Witness
+	queues     []*witnessQueue // one per witness, in the same order
 	onWitness  func(Witness, error)
 	delivering sync.WaitGroup // witness deliveries in flight; Close waits for them
+}
+
+// witnessQueue holds the checkpoints one witness has yet to get, oldest first.
+type witnessQueue struct {
+	mu      sync.Mutex
+	pending []Checkpoint
+	running bool // a goroutine is delivering them
 }
 
 // Status is what the UI banner shows: did the chain verify when it was last checked?
@@ -111,6 +119,9 @@ func New(cfg Config) (*Trail, error) {
 		store: cfg.Store, signer: signer, verifiers: verifiers, vkeys: vkeys, vkey: vkey, log: cfg.Logger, now: cfg.Now, observe: cfg.Observe,
 		every: cfg.CheckpointEvery, interval: cfg.CheckpointInterval, poll: cfg.Poll,
 		witnesses: cfg.Witnesses, onWitness: cfg.OnWitness,
+	}
+	for range t.witnesses {
+		t.queues = append(t.queues, &witnessQueue{})
 	}
 	if t.log == nil {
 		t.log = slog.Default()
@@ -320,19 +331,44 @@ func (t *Trail) checkpoint(ctx context.Context, head Head) (Checkpoint, error) {
 // witness hands c to every witness, each on its own goroutine and deadline: a slow or broken
 // witness is logged and counted, never waited for (but Close waits for the last ones).
 func (t *Trail) witness(c Checkpoint) {
-	for _, w := range t.witnesses {
-		t.delivering.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
-			defer cancel()
-			err := w.Witness(ctx, c)
-			if err != nil {
-				t.log.LogAttrs(ctx, slog.LevelError, "audit witness failed", slog.String("witness", w.String()),
-					slog.Int64("size", c.Size), slog.String("error", err.Error()))
-			}
-			if t.onWitness != nil {
-				t.onWitness(w, err)
-			}
-		})
+	for i, w := range t.witnesses {
+		q := t.queues[i]
+		q.mu.Lock()
+		q.pending = append(q.pending, c)
+		start := !q.running
+		q.running = true
+		q.mu.Unlock()
+		if start {
+			t.delivering.Go(func() { t.deliver(w, q) })
+		}
+	}
+}
+
+// deliver hands w the checkpoints of q one after another, oldest first, until none is left:
+// however slow it is, a witness sees the trail grow and never an older checkpoint after a
+// newer one.
+func (t *Trail) deliver(w Witness, q *witnessQueue) {
+	for {
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		c := q.pending[0]
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
+		err := w.Witness(ctx, c)
+		if err != nil {
+			t.log.LogAttrs(ctx, slog.LevelError, "audit witness failed", slog.String("witness", w.String()),
+				slog.Int64("size", c.Size), slog.String("error", err.Error()))
+		}
+		cancel()
+		if t.onWitness != nil {
+			t.onWitness(w, err)
+		}
 	}
 }
 
