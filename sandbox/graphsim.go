@@ -186,28 +186,23 @@ func parseRoute(path string) (route, string, bool) {
 	if segments[0] == "" {
 		return route{}, "beta", false
 	}
-	// The Apps and Books tokens are an app-management resource: deviceAppManagement/vppTokens.
-	// Under deviceManagement Graph knows no vppTokens segment, and says so.
-	if strings.EqualFold(segments[0], "deviceAppManagement") {
-		if len(segments) < 2 {
-			return route{}, "deviceAppManagement", false
-		}
-		if !strings.EqualFold(segments[1], "vppTokens") {
-			return route{}, segments[1], false
-		}
-		r, bad, _ := parseConnectorRoute(segments[1:])
-		return r, bad, bad == ""
-	}
-	if !strings.EqualFold(segments[0], "deviceManagement") {
+	var area string // as Graph spells it, for its error
+	switch {
+	case strings.EqualFold(segments[0], "deviceManagement"):
+		area = "deviceManagement"
+	case strings.EqualFold(segments[0], "deviceAppManagement"):
+		area = "deviceAppManagement"
+	default:
 		return route{}, segments[0], false
 	}
 	if len(segments) < 2 {
-		return route{}, "deviceManagement", false
+		return route{}, area, false
 	}
-	if !strings.EqualFold(segments[1], "vppTokens") {
-		if r, bad, handled := parseConnectorRoute(segments[1:]); handled {
-			return r, bad, bad == ""
-		}
+	if r, bad, handled := parseConnectorRoute(area, segments[1:]); handled {
+		return r, bad, bad == ""
+	}
+	if area != "deviceManagement" {
+		return route{}, segments[1], false
 	}
 	collection, key, hasKey := strings.Cut(segments[1], "(")
 	if !strings.EqualFold(collection, "depOnboardingSettings") {

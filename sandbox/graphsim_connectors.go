@@ -17,23 +17,28 @@ const (
 	OpPushCertificate Operation = "pushCertificate" // GET deviceManagement/applePushNotificationCertificate
 )
 
-// parseConnectorRoute understands vppTokens (under deviceAppManagement) and
-// applePushNotificationCertificate (under deviceManagement); segments start after those.
-// handled is false for any other collection; bad names a segment it does not serve.
-func parseConnectorRoute(segments []string) (r route, bad string, handled bool) {
-	switch {
-	case strings.EqualFold(segments[0], "vppTokens"):
-		r.op = OpVppTokens
-	case strings.EqualFold(segments[0], "applePushNotificationCertificate"):
-		r.op = OpPushCertificate
-	default:
+// connectorCollections are the connector collections the simulator serves, by the area Graph
+// files them under: the Apps and Books tokens are an app-management resource, and under
+// deviceManagement Graph knows no vppTokens segment (nor the push certificate under
+// deviceAppManagement).
+var connectorCollections = map[[2]string]Operation{
+	{"deviceAppManagement", "vpptokens"}:                     OpVppTokens,
+	{"deviceManagement", "applepushnotificationcertificate"}: OpPushCertificate,
+}
+
+// parseConnectorRoute understands the connector collections of area (deviceManagement or
+// deviceAppManagement); segments start after area. handled is false for any other collection;
+// bad names a segment it does not serve.
+func parseConnectorRoute(area string, segments []string) (r route, bad string, handled bool) {
+	op, ok := connectorCollections[[2]string{area, strings.ToLower(segments[0])}]
+	if !ok {
 		return route{}, "", false
 	}
 	if len(segments) > 1 {
 		// One token by id and the actions (syncLicenses, revokeLicenses…) are not simulated.
 		return route{}, segments[1], true
 	}
-	return r, "", true
+	return route{op: op}, "", true
 }
 
 // VPP token states (vppTokenState).
