@@ -51,18 +51,22 @@ func (db *DB) ClaimWatchPoll(ctx context.Context, holder string, now time.Time, 
 	return n == 1, err
 }
 
-func saveConnector(ctx context.Context, tx *sql.Tx, c watch.Connector, at time.Time, replace bool) error {
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// saveConnector writes c, replacing what was stored for the same kind and ID.
+func saveConnector(ctx context.Context, q execer, c watch.Connector, at time.Time) error {
 	detail, err := json.Marshal(connectorDetail{AppleID: c.AppleID, State: c.State, LastSyncAt: c.LastSyncAt, SyncErrorCode: c.SyncErrorCode})
 	if err != nil {
 		return err
 	}
-	if replace {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM watch_connectors WHERE kind = $1 AND id = $2`, string(c.Kind), c.ID); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO watch_connectors (kind, id, name, expires_at, detail, read_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, string(c.Kind), c.ID, c.Name, orZero(c.ExpiresAt), string(detail), micros(at)); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO watch_connectors (kind, id, name, expires_at, detail, read_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name, expires_at = excluded.expires_at,
+			detail = excluded.detail, read_at = excluded.read_at`,
+		string(c.Kind), c.ID, c.Name, orZero(c.ExpiresAt), string(detail), micros(at)); err != nil {
 		return fmt.Errorf("save connector %s %s: %w", c.Kind, c.ID, err)
 	}
 	return nil
@@ -88,7 +92,7 @@ func (db *DB) SaveWatchRead(ctx context.Context, connectors []watch.Connector, a
 		return err
 	}
 	for _, c := range connectors {
-		if err := saveConnector(ctx, tx, c, at, false); err != nil {
+		if err := saveConnector(ctx, tx, c, at); err != nil {
 			return err
 		}
 	}
@@ -102,15 +106,7 @@ func (db *DB) SaveWatchRead(ctx context.Context, connectors []watch.Connector, a
 // SaveWatchConnector replaces one stored connector (a renewal's read-back) and leaves the
 // others and the schedule as they are.
 func (db *DB) SaveWatchConnector(ctx context.Context, c watch.Connector, at time.Time) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := saveConnector(ctx, tx, c, at, true); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return saveConnector(ctx, db.sql, c, at)
 }
 
 // ScheduleWatchPoll brings the next read forward to at (never back): the poller reads at its
