@@ -357,7 +357,6 @@ type AuditDetail struct {
 	UploadHref string
 }
 
-// daysText is a number of days in words: "today", "1 day", "12 days".
 // daysAgo is how long ago something expired: "today" on the day itself.
 func daysAgo(n int) string {
 	switch {
@@ -369,6 +368,7 @@ func daysAgo(n int) string {
 	return strconv.Itoa(n) + " days ago"
 }
 
+// daysText is a number of days in words: "today", "1 day", "12 days".
 func daysText(n int) string {
 	switch {
 	case n <= 0:
