@@ -9,13 +9,16 @@ import (
 
 	"github.com/depportal/depportal/app"
 	"github.com/depportal/depportal/internal/testkit"
+	"github.com/depportal/depportal/sandbox"
 )
 
 // startSandboxWithLogs starts a sandbox app logging into its own buffer.
 func startSandboxWithLogs(tb testing.TB) (*app.App, *testkit.LogBuffer) {
 	tb.Helper()
 	dir := tb.TempDir()
-	testkit.WriteSandboxKeys(tb, dir)
+	if err := sandbox.SeedDataDir(dir); err != nil {
+		tb.Fatal(err)
+	}
 	logs := &testkit.LogBuffer{}
 	return MustStartApp(tb, dir, app.Options{Logs: logs}).app, logs
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/depportal/depportal/internal/testkit"
+	"github.com/depportal/depportal/sandbox"
 )
 
 var (
@@ -73,7 +74,9 @@ var listening = regexp.MustCompile(`msg="depportal listening" mode=sandbox url=(
 func startPortal(tb testing.TB, dataDir string, env ...string) *portal {
 	tb.Helper()
 	// The sandbox's keys, made once per test binary: a start makes no RSA keys of its own.
-	testkit.WriteSandboxKeys(tb, dataDir)
+	if err := sandbox.SeedDataDir(dataDir); err != nil {
+		tb.Fatal(err)
+	}
 	cmd := exec.Command(binaryPath)
 	cmd.Env = append(os.Environ(), "DEPPORTAL_LISTEN=127.0.0.1:0", "DEPPORTAL_DATA_DIR="+dataDir)
 	for _, name := range []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "DEPPORTAL_PUBLIC_URL", "DEPPORTAL_DATABASE_URL", "DEPPORTAL_SANDBOX_FAULTS"} {

@@ -108,7 +108,9 @@ func newTestPortalWith(tb testing.TB, env map[string]string, tune func(*app.Opti
 		tb.Fatal(err)
 	}
 	dir := tb.TempDir()
-	testkit.WriteSandboxKeys(tb, dir)
+	if err := sandbox.SeedDataDir(dir); err != nil {
+		tb.Fatal(err)
+	}
 	base := "http://" + ln.Addr().String()
 	vars := map[string]string{"DEPPORTAL_DATA_DIR": dir, "DEPPORTAL_PUBLIC_URL": base}
 	for k, v := range env {
